@@ -1,0 +1,1 @@
+"""features stage package (built in later issues)."""

@@ -1,0 +1,1 @@
+"""trackflow pipelines: sources, ingest, lake I/O, configuration and the CLI."""

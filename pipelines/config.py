@@ -1,0 +1,217 @@
+"""Configuration: ``conf/trackflow.yaml`` (defaults + profiles) plus environment overrides, loaded
+into typed pydantic models.  This is the one place that knows every path.
+
+Order of precedence (last wins): ``defaults`` → the chosen profile → ``TRACKFLOW__A__B=value``
+environment variables.  Unknown keys and wrong types are errors that name the key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_CONFIG = PROJECT_ROOT / "conf" / "trackflow.yaml"
+DEFAULT_PROFILE = "demo"
+ENV_PREFIX = "TRACKFLOW__"
+
+
+class ConfigError(ValueError):
+    """A configuration file, profile or override is wrong; the message names the key."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def parse_weeks(spec: str | int | list[int]) -> list[int]:
+    """Parse a week selection: ``"1-4"``, ``"1,3,5"``, ``"3"``, ``3`` or ``[1, 2]`` → sorted weeks.
+
+    Weeks must lie in 1..22 (18 regular-season weeks plus the postseason).
+    """
+    if isinstance(spec, int):
+        weeks = [spec]
+    elif isinstance(spec, list):
+        weeks = [int(w) for w in spec]
+    else:
+        weeks = []
+        for part in str(spec).replace(" ", "").split(","):
+            if not part:
+                raise ValueError(f"week selection {spec!r} has an empty item; expected e.g. '1-4' or '1,3'")
+            lo, sep, hi = part.partition("-")
+            try:
+                if sep:
+                    a, b = int(lo), int(hi)
+                    if b < a:
+                        raise ValueError(f"week range {part!r} runs backwards; expected low-high")
+                    weeks.extend(range(a, b + 1))
+                else:
+                    weeks.append(int(part))
+            except ValueError as err:
+                if "backwards" in str(err):
+                    raise
+                raise ValueError(
+                    f"week selection {spec!r}: {part!r} is not a week number or range like '1-4'"
+                ) from None
+    bad = [w for w in weeks if not 1 <= w <= 22]
+    if bad:
+        raise ValueError(f"week selection {spec!r}: week {bad[0]} is outside 1..22")
+    return sorted(set(weeks))
+
+
+class PathsConfig(_Strict):
+    home: Path | None = Field(None, description="Project folder; relative paths resolve against it.")
+    lake: Path = Path("lake")
+    simulated: Path = Path("data/simulated")
+    mlflow_db: Path = Path("mlflow/mlflow.db")
+    mlflow_artifacts: Path = Path("mlflow/artifacts")
+    airflow_home: Path = Path(".airflow")
+
+
+class AnomalyConfig(_Strict):
+    play_rate: float = Field(0.01, ge=0.0, le=1.0)
+    kinds: dict[str, float]
+
+    @field_validator("kinds")
+    @classmethod
+    def _known_kinds(cls, kinds: dict[str, float]) -> dict[str, float]:
+        from pipelines.schema import ANOMALY_KINDS
+
+        for name, weight in kinds.items():
+            if name not in ANOMALY_KINDS:
+                raise ValueError(f"unknown anomaly kind {name!r}; known kinds: {', '.join(ANOMALY_KINDS)}")
+            if weight < 0:
+                raise ValueError(f"anomaly kind {name!r} has a negative weight {weight}")
+        if kinds and sum(kinds.values()) <= 0:
+            raise ValueError("anomaly kind weights must not all be zero")
+        return kinds
+
+
+class SimulatorConfig(_Strict):
+    seed: int = Field(ge=0)
+    season: int = Field(ge=1920, le=2100)
+    weeks: str
+    games_per_week: int = Field(ge=1, le=16)
+    pass_plays_per_team: tuple[int, int]
+    presnap_frames: tuple[int, int]
+    anomalies: AnomalyConfig
+    workers: int = Field(ge=0)
+
+    @field_validator("weeks", mode="before")
+    @classmethod
+    def _weeks(cls, value: Any) -> str:
+        parse_weeks(value)  # raises with the reason
+        return value if isinstance(value, str) else ",".join(str(w) for w in parse_weeks(value))
+
+    @field_validator("pass_plays_per_team", "presnap_frames")
+    @classmethod
+    def _ordered_range(cls, value: tuple[int, int]) -> tuple[int, int]:
+        if not 1 <= value[0] <= value[1]:
+            raise ValueError(f"expected [low, high] with 1 <= low <= high, got {list(value)}")
+        return value
+
+    @property
+    def week_list(self) -> list[int]:
+        return parse_weeks(self.weeks)
+
+
+class Settings(_Strict):
+    profile: str
+    config_file: Path
+    paths: PathsConfig
+    simulator: SimulatorConfig
+
+    @model_validator(mode="after")
+    def _absolute_paths(self) -> "Settings":
+        home = self.paths.home or self.config_file.resolve().parent.parent
+        home = Path(home).expanduser().resolve()
+        resolved = {
+            name: (value if value.is_absolute() else home / value).resolve()
+            for name, value in self.paths.model_dump(exclude={"home"}).items()
+        }
+        object.__setattr__(self, "paths", PathsConfig(home=home, **resolved))
+        return self
+
+    # --- derived locations: computed here so that no other module builds them -----------------
+    @property
+    def mlflow_tracking_uri(self) -> str:
+        return f"sqlite:///{self.paths.mlflow_db}"
+
+    @property
+    def mlflow_artifact_root(self) -> str:
+        return self.paths.mlflow_artifacts.as_uri()
+
+    def config_hash(self) -> str:
+        """A short, stable hash of the effective settings (paths excluded), for run tags."""
+        body = self.model_dump(mode="json", exclude={"paths", "config_file"})
+        return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:12]
+
+
+def _deep_merge(base: dict, override: dict, where: str) -> dict:
+    out = dict(base)
+    for key, value in (override or {}).items():
+        if key not in base:
+            raise ConfigError(f"{where}: unknown key {key!r}; known keys: {', '.join(sorted(base))}")
+        if isinstance(value, dict) and isinstance(base[key], dict) and key != "kinds":
+            out[key] = _deep_merge(base[key], value, f"{where}.{key}")
+        else:
+            out[key] = value
+    return out
+
+
+def _env_overrides(environ: dict[str, str]) -> dict:
+    tree: dict = {}
+    for name, raw in environ.items():
+        if not name.startswith(ENV_PREFIX):
+            continue
+        keys = [k.lower() for k in name[len(ENV_PREFIX):].split("__")]
+        node = tree
+        for key in keys[:-1]:
+            node = node.setdefault(key, {})
+        node[keys[-1]] = yaml.safe_load(raw) if raw.strip() else None
+    return tree
+
+
+def load_settings(
+    profile: str | None = None,
+    config_file: str | Path | None = None,
+    environ: dict[str, str] | None = None,
+) -> Settings:
+    """Load the settings for ``profile`` (default: ``TRACKFLOW_PROFILE`` or ``demo``).
+
+    ``config_file`` defaults to ``TRACKFLOW_CONFIG`` or the project's ``conf/trackflow.yaml``.
+    """
+    environ = dict(os.environ if environ is None else environ)
+    path = Path(config_file or environ.get("TRACKFLOW_CONFIG") or DEFAULT_CONFIG)
+    profile = profile or environ.get("TRACKFLOW_PROFILE") or DEFAULT_PROFILE
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist") from None
+    except yaml.YAMLError as err:
+        raise ConfigError(f"config file {path} is not valid YAML: {err}") from None
+    if not isinstance(raw, dict) or not isinstance(raw.get("defaults"), dict):
+        raise ConfigError(f"config file {path}: expected a mapping with a 'defaults' section")
+    unknown_sections = set(raw) - {"defaults", "profiles"}
+    if unknown_sections:
+        raise ConfigError(f"config file {path}: unknown top-level key {sorted(unknown_sections)[0]!r}; "
+                          "expected 'defaults' and 'profiles'")
+    profiles = raw.get("profiles") or {}
+    if profile not in profiles:
+        raise ConfigError(f"profile {profile!r} is not in {path}; known profiles: {', '.join(sorted(profiles))}")
+    merged = _deep_merge(raw["defaults"], profiles[profile] or {}, f"{path} profile {profile!r}")
+    merged = _deep_merge(merged, _env_overrides(environ), f"environment ({ENV_PREFIX}…)")
+    try:
+        return Settings(profile=profile, config_file=path.resolve(), **merged)
+    except ValidationError as err:
+        problems = []
+        for e in err.errors():
+            key = ".".join(str(p) for p in e["loc"])
+            problems.append(f"{key}: {e['msg']} (got {e.get('input')!r})")
+        raise ConfigError(f"config file {path}, profile {profile!r}:\n  " + "\n  ".join(problems)) from None

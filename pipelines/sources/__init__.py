@@ -1,0 +1,1 @@
+"""Data sources: the built-in season simulator (``synthetic:``) and Big Data Bowl files (``bdb:``)."""

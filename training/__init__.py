@@ -1,0 +1,1 @@
+"""training stage package (built in later issues)."""
