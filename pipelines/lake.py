@@ -53,7 +53,7 @@ def read_table(table_root: Path, schema: pa.Schema, filter=None) -> pa.Table:
     part_fields = [schema.field(k) for k in PARTITION_KEYS if k in schema.names]
     dataset = ds.dataset(
         Path(table_root), format="parquet",
-        partitioning=ds.partitioning(pa.schema(part_fields), flavor="hive"),
+        partitioning=ds.partitioning(pa.schema(part_fields), flavor="hive") if part_fields else None,
         exclude_invalid_files=True, ignore_prefixes=[".", "_"],
     )
     table = dataset.to_table(filter=filter)

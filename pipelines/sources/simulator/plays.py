@@ -148,17 +148,12 @@ def setup_plays(rng: np.random.Generator, sit: Situations, league: League, presn
     shotgun = rng.random(p) < 0.65
     coverage, off_pers, def_pers = [], [], []
 
-    def pick(team, pos, k, weights=(0.82, 0.14, 0.04)):
-        """k distinct players of a position, starters most likely."""
+    def pick(team, pos, k, rotation=0.25):
+        """k distinct players of a position: the starters, unless a rotation brings a backup in."""
         cands = league.rows(team, pos)
-        w = np.array(weights[: len(cands)] + (0.02,) * max(0, len(cands) - len(weights)))[: len(cands)]
-        if k >= len(cands):
-            return cands[:k]
-        # starters play unless a rotation puts a backup in for one of them
         chosen = list(cands[:k])
-        if rng.random() < 0.25 and len(cands) > k:
+        if len(cands) > k and rng.random() < rotation:
             chosen[int(rng.integers(0, k))] = cands[k + int(rng.integers(0, len(cands) - k))]
-        del w
         return np.array(chosen)
 
     for i in range(p):
@@ -170,15 +165,15 @@ def setup_plays(rng: np.random.Generator, sit: Situations, league: League, presn
         off_pers.append(pers)
         roles = PERSONNEL[pers][1]
         # --- offense rows
-        rows[i, 0] = pick(off, "QB", 1, (0.98, 0.02))[0]
+        rows[i, 0] = pick(off, "QB", 1, rotation=0.02)[0]
         wr = iter(pick(off, "WR", roles.count("WR")))
         te = iter(pick(off, "TE", roles.count("TE")))
         elig_rows = []
         for r in roles:
             elig_rows.append(next(wr) if r == "WR" else next(te) if r == "TE" else pick(off, r, 1)[0])
         rows[i, 1:6] = elig_rows
-        ol = [pick(off, "T", 2)[0], pick(off, "G", 2)[0], pick(off, "C", 1)[0], pick(off, "G", 2)[1], pick(off, "T", 2)[1]]
-        rows[i, 6:11] = ol
+        tackles, guards = pick(off, "T", 2), pick(off, "G", 2)
+        rows[i, 6:11] = [tackles[0], guards[0], pick(off, "C", 1)[0], guards[1], tackles[1]]
         # --- formation (offense moves +x)
         align[i, 0] = (L - (5.0 if shotgun[i] else 1.3), yb)
         align[i, 6:11, 0] = L - 0.8
@@ -230,8 +225,10 @@ def setup_plays(rng: np.random.Generator, sit: Situations, league: League, presn
         # --- defense rows
         nickel = rng.random() < (0.75 if pers == "11" else 0.3)
         def_pers.append("nickel" if nickel else "base")
-        dl = [pick(de, "DE", 2)[0], pick(de, "DT", 2)[0], pick(de, "DT", 2)[1], pick(de, "DE", 2)[1]]
-        lbs = [pick(de, "ILB", 1)[0], pick(de, "OLB", 2)[0]] + ([] if nickel else [pick(de, "OLB", 2)[1]])
+        ends, tackles = pick(de, "DE", 2), pick(de, "DT", 2)
+        dl = [ends[0], tackles[0], tackles[1], ends[1]]
+        olb = pick(de, "OLB", 2)
+        lbs = [pick(de, "ILB", 1)[0], olb[0]] + ([] if nickel else [olb[1]])
         cbs = list(pick(de, "CB", 3 if nickel else 2))
         saf = [pick(de, "FS", 1)[0], pick(de, "SS", 1)[0]]
         back7 = lbs + cbs + saf
@@ -670,7 +667,7 @@ def simulate_batch(rng: np.random.Generator, b: PlayBatch) -> SimResult:
                                          np.where(carrier < 11, cp[:, 0] >= 110.0, cp[:, 0] <= END_ZONE),
                                          dist_end < 0.6)
                 stuck = run & ((f - arrival_f) * DT > 12.0)
-                reached |= stuck
+                reached = (reached | stuck) & (f >= arrival_f + 2)  # one event a frame: the outcome comes first
                 if reached.any():
                     event[f, reached] = end_kind[reached]
                     end_event_f[reached] = f
