@@ -25,12 +25,20 @@ def partition_dir(table_root: Path, season: int, week: int | None = None) -> Pat
     return path / f"week={int(week)}" if week is not None else path
 
 
-def write_partition(table: pa.Table, table_root: Path, season: int, week: int | None = None) -> Path:
-    """Atomically replace one partition with ``table`` (its partition-key columns are dropped)."""
+def write_partition(table: pa.Table, table_root: Path, table_schema: pa.Schema, season: int,
+                    week: int | None = None) -> Path:
+    """Atomically replace one partition with ``table``, cast to its canonical ``table_schema``.
+
+    The partition-key columns are not stored in the file; a table that does not fit the schema
+    raises before anything is written.
+    """
     target = partition_dir(table_root, season, week)
+    stored = file_schema(table_schema)
+    missing = [name for name in stored.names if name not in table.column_names]
+    if missing:
+        raise ValueError(f"cannot write {target}: columns {missing} are missing")
+    body = table.select(stored.names).cast(stored).replace_schema_metadata(None)
     target.parent.mkdir(parents=True, exist_ok=True)
-    body = table.select([c for c in table.column_names if c not in PARTITION_KEYS])
-    body = body.cast(file_schema(table.schema)).replace_schema_metadata(None)
     tmp = target.parent / f".tmp-{target.name}-{uuid.uuid4().hex[:8]}"
     tmp.mkdir()
     try:

@@ -14,7 +14,7 @@ import numpy as np
 import pyarrow as pa
 
 from pipelines import schema
-from pipelines.field import END_ZONE, HASH_HIGH, HASH_LOW
+from pipelines.field import END_ZONE, FIELD_WIDTH, HASH_HIGH, HASH_LOW
 
 TEAMS = (
     "ARI", "ATL", "BAL", "BUF", "CAR", "CHI", "CIN", "CLE", "DAL", "DEN", "DET", "GB", "HOU", "IND",
@@ -243,7 +243,7 @@ def game_situations(rng: np.random.Generator, game: Game, plays_per_team: tuple[
     room = 100 - from_own_goal
     to_go = np.minimum(to_go, room).astype(int)  # goal to go
     los_x = END_ZONE + from_own_goal
-    ball_y = rng.choice([HASH_LOW, 26.65, HASH_HIGH], size=p, p=[0.4, 0.2, 0.4])
+    ball_y = rng.choice([HASH_LOW, FIELD_WIDTH / 2, HASH_HIGH], size=p, p=[0.4, 0.2, 0.4])
 
     # scores: each team's scoring events at random times, 7 or 3 points
     scores = {}

@@ -47,7 +47,7 @@ def completion_probability(sep, reach, air_dist, pressured, qb_skill, hands, cov
 
 def interception_given_incomplete(sep, cover_skill):
     """P(intercepted | not caught): only close defenders pick passes off."""
-    return special.expit(-1.9 - 1.5 * (np.clip(sep, 0.0, 6.0) - 0.6) + 0.5 * cover_skill)
+    return special.expit(-1.75 - 1.5 * (np.clip(sep, 0.0, 6.0) - 0.6) + 0.5 * cover_skill)
 
 
 def yac_parameters(d, c, vx, n5):
@@ -58,7 +58,7 @@ def yac_parameters(d, c, vx, n5):
     theta = 0.6 + 0.4 * np.clip(d, 0, 10)
     c_shift = 0.35 * m - 0.9 - 0.1 * np.clip(c, 0, None)
     b_shift = 6.0 + m
-    sigma = 6.0 + 0.8 * np.clip(d, 0, 10)
+    sigma = 7.0 + 0.8 * np.clip(d, 0, 10)
     return p_break, theta, c_shift, b_shift, sigma
 
 

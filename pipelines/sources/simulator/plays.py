@@ -260,7 +260,7 @@ def setup_plays(rng: np.random.Generator, sit: Situations, league: League, presn
             spare = [s for s in cover_men[len(targets):]]
             for k, slot in enumerate(deep):
                 behaviour[i, slot] = B_ZONE
-                landmark[i, slot] = (L + 14.0, 26.65 if len(deep) == 1 else (13.3 if k == 0 else 40.0))
+                landmark[i, slot] = (L + 14.0, FIELD_WIDTH / 2 if len(deep) == 1 else (13.3 if k == 0 else 40.0))
                 zone_radius[i, slot] = 12.0
             blitz_p = 0.9 if cov == "cover0" else 0.35
             for slot in spare:
@@ -274,7 +274,7 @@ def setup_plays(rng: np.random.Generator, sit: Situations, league: League, presn
             lm = {
                 "cover2": [("deep", 14, 13.3), ("deep", 14, 40.0), ("flat", 5, 7), ("flat", 5, 46.3),
                            ("hook", 8, yb - 5), ("hook", 8, yb + 5), ("hook", 9, yb)],
-                "cover3": [("deep", 13, 9), ("deep", 15, 26.65), ("deep", 13, 44.3), ("flat", 7, 12),
+                "cover3": [("deep", 13, 9), ("deep", 15, FIELD_WIDTH / 2), ("deep", 13, 44.3), ("flat", 7, 12),
                            ("flat", 7, 41.3), ("hook", 8, yb - 4), ("hook", 8, yb + 4)],
                 "cover4": [("deep", 12, 7), ("deep", 13, 20), ("deep", 13, 33.3), ("deep", 12, 46.3),
                            ("flat", 6, 12), ("hook", 8, yb), ("flat", 6, 41.3)],
@@ -451,7 +451,7 @@ def simulate_batch(rng: np.random.Generator, b: PlayBatch) -> SimResult:
             best = util.max(1)
             thr = 2.6 - 1.6 * (t - b.t_plan)
             # under pressure he gets rid of it most of the time, else he tries to escape (and may be sacked)
-            hurried = (nearest_rush < 2.3) & (rng.random(P) < 0.6)
+            hurried = (nearest_rush < 2.3) & (rng.random(P) < 0.65)
             throw = pre_release & (t >= 1.0) & (((t >= b.t_plan) & (best >= thr)) | hurried | (t >= b.t_max))
             throw &= np.isfinite(best)
             if throw.any():

@@ -18,7 +18,7 @@ import pyarrow as pa
 
 from pipelines import lake, schema
 from pipelines.config import SimulatorConfig
-from pipelines.field import DT, FIELD_LENGTH, FIELD_WIDTH, ngs_angle
+from pipelines.field import DT, FIELD_LENGTH, ngs_angle, rotate_to_left
 from pipelines.sources.simulator import anomalies, plays
 from pipelines.sources.simulator.league import (
     TEAMS, Game, League, game_situations, games_table, make_league, players_table, week_games,
@@ -86,10 +86,10 @@ def _tracking_columns(game, sit, batch, res, league):
         v = np.concatenate([vel.transpose(1, 0, 2), ball_vel[None]], axis=0)
         o = np.concatenate([ori.T, np.full((1, n), np.nan)], axis=0)
         right = bool(sit.moves_right[i])
-        if not right:  # rotate the field by 180°: (x, y) → (120 - x, 53.3 - y), angles + 180°
-            p = np.stack([FIELD_LENGTH - p[..., 0], FIELD_WIDTH - p[..., 1]], -1)
+        if not right:  # the simulation runs left to right; a "left" play is the field turned by 180°
+            px, py, o = rotate_to_left(p[..., 0], p[..., 1], o)
+            p = np.stack([px, py], -1)
             v = -v
-            o = np.mod(o + 180.0, 360.0)
         xr, yr = _round2(p[..., 0]), _round2(p[..., 1])
         dx = np.diff(xr, axis=1, prepend=xr[:, :1])
         dy = np.diff(yr, axis=1, prepend=yr[:, :1])
@@ -247,13 +247,13 @@ def _simulate_and_write_week(cfg: SimulatorConfig, season: int, week: int, out: 
     tables = simulate_week(cfg, season, week)
     if fmt == "parquet":
         for name, table in tables.items():
-            lake.write_partition(table, out / name, season=season, week=week)
+            lake.write_partition(table, out / name, schema.TABLES[name], season=season, week=week)
     else:
         from pipelines.sources import bdb
 
         bdb.write_week(tables["tracking"], players_table(league_for(cfg.seed)), out, week)
         for name in ("truth/plays", "truth/anomalies"):
-            lake.write_partition(tables[name], out / name, season=season, week=week)
+            lake.write_partition(tables[name], out / name, schema.TABLES[name], season=season, week=week)
     return WeekResult(season, week, tables["tracking"].num_rows, tables["plays"], tables["truth/plays"],
                       tables["truth/anomalies"])
 
@@ -274,7 +274,7 @@ def simulate_to(cfg: SimulatorConfig, out: Path, season: int | None = None, week
     out.mkdir(parents=True, exist_ok=True)
     players = players_table(league_for(cfg.seed))
     if fmt == "parquet":
-        lake.write_partition(players, out / "players", season=season)
+        lake.write_partition(players, out / "players", schema.PLAYERS, season=season)
     if workers <= 1:
         results = [_simulate_and_write_week(cfg, season, w, out, fmt) for w in weeks]
     else:

@@ -1,0 +1,46 @@
+"""Partition writes: atomic replacement, identical bytes on a rewrite, nothing half-written."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+import pytest
+
+from pipelines import lake, schema
+
+
+def _games(n, week=1):
+    return pa.table({
+        "game_id": list(range(n)), "season": [2025] * n, "week": [week] * n, "game_date": [None] * n,
+        "game_time_eastern": ["13:00:00"] * n, "home_team": ["KC"] * n, "visitor_team": ["BUF"] * n,
+    }, schema=schema.GAMES)
+
+
+def test_write_then_read_back_with_partition_keys(tmp_path):
+    lake.write_partition(_games(3, week=1), tmp_path / "games", schema.GAMES, season=2025, week=1)
+    lake.write_partition(_games(2, week=2), tmp_path / "games", schema.GAMES, season=2025, week=2)
+    back = lake.read_table(tmp_path / "games", schema.GAMES)
+    assert back.schema == schema.GAMES and back.num_rows == 5
+    assert sorted(set(back.column("week").to_pylist())) == [1, 2]
+    stored = pa.parquet.read_schema(tmp_path / "games" / "season=2025" / "week=1" / lake.PART_FILE)
+    assert "season" not in stored.names and "week" not in stored.names
+
+
+def test_rewriting_replaces_the_partition_with_identical_bytes(tmp_path):
+    part = lake.write_partition(_games(3), tmp_path / "games", schema.GAMES, season=2025, week=1)
+    first = (part / lake.PART_FILE).read_bytes()
+    lake.write_partition(_games(1), tmp_path / "games", schema.GAMES, season=2025, week=1)
+    assert lake.read_table(tmp_path / "games", schema.GAMES).num_rows == 1  # replaced, never appended
+    lake.write_partition(_games(3), tmp_path / "games", schema.GAMES, season=2025, week=1)
+    assert (part / lake.PART_FILE).read_bytes() == first
+    assert sorted(p.name for p in (tmp_path / "games" / "season=2025").iterdir()) == ["week=1"]
+
+
+def test_a_failed_write_leaves_the_old_partition(tmp_path):
+    lake.write_partition(_games(3), tmp_path / "games", schema.GAMES, season=2025, week=1)
+    bad = _games(1).set_column(0, "game_id", pa.array(["not-a-number"]))
+    with pytest.raises(pa.ArrowInvalid):
+        lake.write_partition(bad, tmp_path / "games", schema.GAMES, season=2025, week=1)
+    with pytest.raises(ValueError, match="home_team"):
+        lake.write_partition(_games(1).drop_columns(["home_team"]), tmp_path / "games", schema.GAMES, season=2025, week=1)
+    assert lake.read_table(tmp_path / "games", schema.GAMES).num_rows == 3
+    assert [p.name for p in (tmp_path / "games" / "season=2025").iterdir()] == ["week=1"]
