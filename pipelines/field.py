@@ -29,6 +29,7 @@ DT = 1.0 / FPS  # seconds per frame
 
 # Physical limits used by the simulator and, later, by the anomaly rules.
 MAX_PLAYER_SPEED = 11.0  # yd/s: the fastest NFL ball carriers top out near 10.5 yd/s
+MAX_PLAYER_ACCEL = 10.0  # yd/s^2: beyond what a player's legs deliver
 ANOMALOUS_SPEED = 12.5  # yd/s: above this a speed is a tracking error, not a player
 
 

@@ -14,7 +14,7 @@ import numpy as np
 import pyarrow as pa
 
 from pipelines import schema
-from pipelines.field import END_ZONE, FIELD_WIDTH, HASH_HIGH, HASH_LOW
+from pipelines.field import END_ZONE, FIELD_WIDTH, HASH_HIGH, HASH_LOW, MAX_PLAYER_ACCEL, MAX_PLAYER_SPEED
 
 TEAMS = (
     "ARI", "ATL", "BAL", "BUF", "CAR", "CHI", "CIN", "CLE", "DAL", "DEN", "DET", "GB", "HOU", "IND",
@@ -116,8 +116,10 @@ def make_league(seed: int) -> League:
                 cols["birth_date"].append(born)
                 cols["college"].append(str(rng.choice(COLLEGES)))
                 # starters are a little faster and better than backups
-                cols["top_speed"].append(float(np.clip(rng.normal(v_mean + 0.1 * (k == 0), v_sd), 6.0, 10.6)))
-                cols["max_accel"].append(float(np.clip(rng.normal(a_mean, 0.35), 4.5, 7.5)))
+                # below the physical limits with headroom: the sideline braking adds to the acceleration
+                cols["top_speed"].append(float(np.clip(rng.normal(v_mean + 0.1 * (k == 0), v_sd), 6.0,
+                                                       MAX_PLAYER_SPEED - 0.4)))
+                cols["max_accel"].append(float(np.clip(rng.normal(a_mean, 0.35), 4.5, 0.75 * MAX_PLAYER_ACCEL)))
                 cols["skill"].append(float(rng.normal(0.15 * (k == 0), 0.3)))
                 cols["depth"].append(k)
     return League(**{k: np.array(v) for k, v in cols.items()})

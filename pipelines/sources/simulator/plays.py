@@ -19,7 +19,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from pipelines.field import DT, END_ZONE, FIELD_LENGTH, FIELD_WIDTH, MAX_PLAYER_SPEED, ngs_angle
+from pipelines.field import DT, END_ZONE, FIELD_LENGTH, FIELD_WIDTH, ngs_angle
+from pipelines.schema import TRUTH_QUANTILE_LEVELS
 from pipelines.sources.simulator import outcomes
 from pipelines.sources.simulator.league import League, Situations
 
@@ -402,7 +403,7 @@ def simulate_batch(rng: np.random.Generator, b: PlayBatch) -> SimResult:
     truth_pc = np.full(P, np.nan)
     truth_pint = np.full(P, np.nan)
     truth_pbreak = np.full(P, np.nan)
-    truth_q = np.full((P, len(_levels())), -999, dtype=np.int64)
+    truth_q = np.full((P, len(TRUTH_QUANTILE_LEVELS)), -999, dtype=np.int64)
     truth_ey = np.full(P, np.nan)
     truth_sep = np.full(P, np.nan)
     truth_air = np.full(P, np.nan)
@@ -519,7 +520,7 @@ def simulate_batch(rng: np.random.Generator, b: PlayBatch) -> SimResult:
             pmf_c, pbreak = outcomes.completed_yards_pmf(depth, room, sep, closing, v_now[idx, tgt, 0], n5)
             pmf = outcomes.yards_distribution(pc, pmf_c)
             truth_pc[idx], truth_pint[idx], truth_pbreak[idx] = pc, pint, pbreak
-            truth_q[idx] = outcomes.pmf_quantiles(pmf, _levels())
+            truth_q[idx] = outcomes.pmf_quantiles(pmf, TRUTH_QUANTILE_LEVELS)
             truth_ey[idx] = (pmf * outcomes.YARDS_GRID[None, :]).sum(1)
             truth_sep[idx] = sep
             u = sample_u[idx, 1]
@@ -736,12 +737,6 @@ def simulate_batch(rng: np.random.Generator, b: PlayBatch) -> SimResult:
                      pass_result=result, yards=yards, target_slot=target, truth=truth)
 
 
-def _levels():
-    from pipelines.schema import TRUTH_QUANTILE_LEVELS
-
-    return TRUTH_QUANTILE_LEVELS
-
-
 def _respect_walls(p, vdes, brake=2.5, margin=0.4):
     """Cap the velocity towards each boundary so that a player can still stop before it."""
     out = vdes.copy()
@@ -751,6 +746,3 @@ def _respect_walls(p, vdes, brake=2.5, margin=0.4):
         out[..., axis] = np.minimum(out[..., axis], np.sqrt(2 * brake * room_hi))
         out[..., axis] = np.maximum(out[..., axis], -np.sqrt(2 * brake * room_lo))
     return out
-
-
-assert MAX_PLAYER_SPEED > 10.6  # rosters cap top speed at 10.6 yd/s
