@@ -121,11 +121,32 @@ class SimulatorConfig(_Strict):
         return parse_weeks(self.weeks)
 
 
+class SparkConfig(_Strict):
+    master: str = "local[*]"
+    driver_memory: str = Field("4g", pattern=r"^[0-9]+[kmgt]?$")
+    shuffle_partitions: int = Field(8, ge=1)
+    conf: dict[str, str | int | float | bool] = {}
+
+    @field_validator("conf")
+    @classmethod
+    def _spark_keys(cls, conf: dict) -> dict:
+        bad = [k for k in conf if not k.startswith("spark.")]
+        if bad:
+            raise ValueError(f"Spark settings start with 'spark.': {bad[0]!r}")
+        return conf
+
+
+class IngestConfig(_Strict):
+    source: str = "synthetic:"
+
+
 class Settings(_Strict):
     profile: str
     config_file: Path
     paths: PathsConfig
     simulator: SimulatorConfig
+    spark: SparkConfig
+    ingest: IngestConfig
 
     @model_validator(mode="after")
     def _absolute_paths(self) -> "Settings":

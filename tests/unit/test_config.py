@@ -52,7 +52,8 @@ def test_environment_overrides_nested_keys_with_types(tmp_path):
         ({"TRACKFLOW__SIMULATOR__GAMES_PER_WEEK": "17"}, "simulator.games_per_week"),
         ({"TRACKFLOW__SIMULATOR__WEEKS": "3-1"}, "simulator.weeks"),
         ({"TRACKFLOW__SIMULATOR__ANOMALIES__KINDS": "{teleportation: 1}"}, "teleportation"),
-        ({"TRACKFLOW__SPARK__MASTER": "local"}, "'spark'"),
+        ({"TRACKFLOW__SPARKS__MASTER": "local"}, "'sparks'"),
+        ({"TRACKFLOW__SPARK__CONF": "{executor.memory: 4g}"}, "spark."),
     ],
 )
 def test_a_wrong_key_or_type_names_the_key(environ, needle):

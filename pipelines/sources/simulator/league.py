@@ -14,6 +14,7 @@ import numpy as np
 import pyarrow as pa
 
 from pipelines import schema
+from pipelines.nfl_calendar import season_opener
 from pipelines.field import END_ZONE, FIELD_WIDTH, HASH_HIGH, HASH_LOW, MAX_PLAYER_ACCEL, MAX_PLAYER_SPEED
 
 TEAMS = (
@@ -138,14 +139,6 @@ def players_table(league: League) -> pa.Table:
         },
         schema=schema.PLAYERS,
     )
-
-
-def season_opener(season: int) -> dt.date:
-    """The Thursday after the first Monday of September (Labor Day)."""
-    day = dt.date(season, 9, 1)
-    while day.weekday() != 0:
-        day += dt.timedelta(days=1)
-    return day + dt.timedelta(days=3)
 
 
 @dataclass(frozen=True)
