@@ -108,6 +108,69 @@ def simulate(
     typer.echo(format_summary(summary))
 
 
+@app.command()
+def ingest(
+    ctx: typer.Context,
+    source: Optional[str] = typer.Option(
+        None, help="Source URI: synthetic: (the simulator) or bdb:/path/to/folder (default: ingest.source)."),
+    season: int = typer.Option(..., help="Season to ingest, e.g. 2025.", min=1920, max=2100),
+    weeks: str = typer.Option(..., help="Weeks: a range '1-4', a list '1,3' or one week '2'.", callback=_weeks_option),
+    validate: bool = typer.Option(True, help="Validate each ingested week with the Great Expectations raw suite."),
+) -> None:
+    """Ingest weeks from a source into the raw lake (partitioned season=/week=, with a manifest per week)."""
+    from pipelines.ingest import ingest_week
+    from pipelines.sources import SourceError
+
+    settings = _settings(ctx)
+    uri = source or settings.ingest.source
+    failed = False
+    for week in weeks:
+        started = time.perf_counter()
+        try:
+            manifest = ingest_week(settings, uri, season, week)
+        except SourceError as err:
+            typer.echo(f"trackflow ingest: {err}", err=True)
+            raise typer.Exit(1) from None
+        counts = ", ".join(f"{k} {v:,}" for k, v in manifest.row_counts.items())
+        typer.echo(f"season {season} week {week}: {counts} ({time.perf_counter() - started:.1f} s) "
+                   f"hash {manifest.content_hash[:12]}")
+        for note in manifest.notes:
+            typer.echo(f"  note: {note}")
+        if validate:
+            failed |= not _validate(settings, season, week)
+    if failed:
+        raise typer.Exit(1)
+
+
+def _validate(settings: Settings, season: int, week: int) -> bool:
+    from pipelines.validate import format_result, validate_week
+
+    result = validate_week(settings, season, week, raise_on_failure=False)
+    typer.echo(format_result(result))
+    return result.success
+
+
+@app.command()
+def validate(
+    ctx: typer.Context,
+    season: int = typer.Option(..., help="Season of the raw partitions to validate.", min=1920, max=2100),
+    weeks: str = typer.Option(..., help="Weeks: a range '1-4', a list '1,3' or one week '2'.", callback=_weeks_option),
+) -> None:
+    """Validate ingested raw tracking with the Great Expectations suite (reports under lake/reports/validation)."""
+    settings = _settings(ctx)
+    ok = [_validate(settings, season, week) for week in weeks]
+    if not all(ok):
+        raise typer.Exit(1)
+
+
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def airflow(ctx: typer.Context) -> None:
+    """Run the airflow CLI with this project's AIRFLOW_HOME and dags/ (e.g. trackflow airflow dags test tracking_ingest 2025-09-10)."""
+    from pipelines.airflow_env import run_airflow
+
+    raise typer.Exit(run_airflow(_settings(ctx), list(ctx.args)))
+
+
 @app.command("config")
 def show_config(ctx: typer.Context) -> None:
     """Print the effective configuration (profile and environment overrides applied, paths absolute)."""

@@ -1,0 +1,85 @@
+"""
+### tracking_ingest
+
+Weekly during the season: pull a week of tracking data from a source into the raw lake and
+validate it with Great Expectations.
+
+**Schedule.** Tuesdays 06:00 UTC from September through January. Each run's data interval is the
+week that just ended (Tuesday to Monday); `pipelines.nfl_calendar.season_week_of` maps its start to
+the (season, week) ingested — the one documented rule.
+
+**Backfills.** `airflow backfill create --dag-id tracking_ingest --from-date 2025-09-09 --to-date
+2025-09-30` creates one run per past week; each rewrites exactly its week's partitions
+(idempotent). A manual run can name the weeks instead: params `{"season": 2025, "weeks": "1-4"}`.
+
+**Params.** `source` (`synthetic:` or `bdb:/folder`; default from `conf/trackflow.yaml`), `season`,
+`weeks` (`"3"`, `"1-4"`, `"1,3"`), `profile` (config profile; default from the environment).
+
+Flow: plan the weeks → ingest each week → validate each week (publishes the raw tracking Asset).
+All logic lives in `pipelines/`; this file only wires it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from airflow.sdk import Asset, CronDataIntervalTimetable, Param, dag, get_current_context, task
+
+RAW_TRACKING = Asset("trackflow://lake/raw/tracking")
+WEEKS_PATTERN = r"^\s*\d{1,2}(\s*-\s*\d{1,2})?(\s*,\s*\d{1,2}(\s*-\s*\d{1,2})?)*\s*$"
+
+
+def _settings():
+    from pipelines.config import load_settings
+
+    return load_settings(profile=get_current_context()["params"].get("profile"))
+
+
+@dag(
+    dag_id="tracking_ingest",
+    schedule=CronDataIntervalTimetable("0 6 * 9-12,1 2", timezone="UTC"),
+    start_date=dt.datetime(2025, 9, 2, tzinfo=dt.timezone.utc),
+    catchup=False,
+    max_active_runs=4,
+    default_args={"retries": 2, "retry_delay": dt.timedelta(minutes=2)},
+    params={
+        "source": Param(None, type=["null", "string"], pattern=r"^(synthetic:|bdb:.+)$",
+                        description="synthetic: or bdb:/path/to/folder (default: ingest.source in the config)"),
+        "season": Param(None, type=["null", "integer"], minimum=1920, maximum=2100,
+                        description="season to ingest (default: the data interval's)"),
+        "weeks": Param(None, type=["null", "string"], pattern=WEEKS_PATTERN,
+                       description="weeks to ingest: '3', '1-4' or '1,3' (default: the data interval's week)"),
+        "profile": Param(None, type=["null", "string"], enum=[None, "test", "demo", "season"],
+                         description="trackflow config profile (default: TRACKFLOW_PROFILE or demo)"),
+    },
+    tags=["trackflow", "ingest"],
+    doc_md=__doc__,
+)
+def tracking_ingest():
+    @task
+    def plan() -> list[dict]:
+        from pipelines.ingest import plan_weeks
+
+        ctx = get_current_context()
+        settings = _settings()
+        return plan_weeks(ctx["params"], ctx.get("data_interval_start"), settings.simulator.season)
+
+    @task(max_active_tis_per_dagrun=1)
+    def ingest(item: dict) -> dict:
+        from pipelines.ingest import ingest_week
+
+        settings = _settings()
+        source = get_current_context()["params"].get("source") or settings.ingest.source
+        manifest = ingest_week(settings, source, item["season"], item["week"])
+        return {**item, "content_hash": manifest.content_hash, "rows": manifest.row_counts["tracking"]}
+
+    @task(outlets=[RAW_TRACKING])
+    def validate(item: dict) -> str:
+        from pipelines.validate import validate_week
+
+        return str(validate_week(_settings(), item["season"], item["week"]).json_path)
+
+    validate.expand(item=ingest.expand(item=plan()))
+
+
+tracking_ingest()

@@ -1,0 +1,41 @@
+"""The environment an Airflow process of this project runs with: a project-local AIRFLOW_HOME,
+this repo's dags/ folder, no example DAGs, SQLite metadata, and every server on 127.0.0.1."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from pipelines.config import PROJECT_ROOT, Settings
+
+
+def airflow_environment(settings: Settings, base: dict[str, str] | None = None) -> dict[str, str]:
+    env = dict(os.environ if base is None else base)
+    home = settings.paths.airflow_home
+    env.update({
+        # `airflow standalone` starts its components as `airflow …` from the PATH
+        "PATH": os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")]),
+        "AIRFLOW_HOME": str(home),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(PROJECT_ROOT / "dags"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
+        "AIRFLOW__API__HOST": env.get("AIRFLOW__API__HOST", "127.0.0.1"),
+        # tasks inherit the profile and configuration of the process that started Airflow
+        "TRACKFLOW_PROFILE": settings.profile,
+        "TRACKFLOW_CONFIG": str(settings.config_file),
+        "TRACKFLOW__PATHS__HOME": str(settings.paths.home),
+    })
+    return env
+
+
+def run_airflow(settings: Settings, args: list[str]) -> int:
+    """Run the airflow CLI with the project environment, migrating a fresh metadata DB first."""
+    env = airflow_environment(settings)
+    airflow = str(Path(sys.executable).with_name("airflow"))
+    home = settings.paths.airflow_home
+    home.mkdir(parents=True, exist_ok=True)
+    if args[:1] != ["db"]:  # idempotent, and a fresh AIRFLOW_HOME needs it before anything else
+        subprocess.run([airflow, "db", "migrate"], env=env, check=True, stdout=subprocess.DEVNULL)
+    return subprocess.run([airflow, *args], env=env).returncode

@@ -1,0 +1,76 @@
+"""The tracking_ingest DAG, run by Airflow itself (`airflow dags test`, a real subprocess)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from pipelines.config import PROJECT_ROOT, load_settings
+from pipelines.ingest import manifest_path, raw_root
+
+TRACKFLOW = str(Path(sys.executable).with_name("trackflow"))
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("airflow_project")
+
+
+def _env(home: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TRACKFLOW", "AIRFLOW"))}
+    env.update(TRACKFLOW_PROFILE="test", TRACKFLOW__PATHS__HOME=str(home))
+    return env
+
+
+def _dags_test(home: Path, logical_date: str, conf: dict | None = None) -> subprocess.CompletedProcess:
+    args = [TRACKFLOW, "airflow", "dags", "test", "tracking_ingest", logical_date]
+    if conf is not None:
+        args += ["-c", json.dumps(conf)]
+    return subprocess.run(args, env=_env(home), capture_output=True, text=True, timeout=600)
+
+
+def test_dag_imports_without_errors_and_wires_the_stages(home):
+    script = textwrap.dedent(f"""
+        from airflow.dag_processing.dagbag import DagBag
+        bag = DagBag(dag_folder={str(PROJECT_ROOT / "dags")!r})
+        assert bag.import_errors == {{}}, bag.import_errors
+        dag = bag.dags["tracking_ingest"]
+        print(sorted(t.task_id for t in dag.tasks), sorted(dag.params.keys()), type(dag.timetable).__name__)
+        print(dag.task_dict["ingest"].retries, [a.uri for a in dag.task_dict["validate"].outlets])
+    """)
+    env = {**_env(home), "AIRFLOW_HOME": str(home / ".airflow"), "AIRFLOW__CORE__LOAD_EXAMPLES": "False"}
+    out = subprocess.run([sys.executable, "-"], input=script, env=env, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    tasks, rest = out.stdout.strip().splitlines()[-2:]
+    assert tasks == "['ingest', 'plan', 'validate'] ['profile', 'season', 'source', 'weeks'] CronDataIntervalTimetable"
+    assert rest == "2 ['trackflow://lake/raw/tracking']"
+
+
+def test_two_scheduled_runs_ingest_exactly_their_weeks(home):
+    # logical dates on the Tuesday schedule: the interval ending 2025-09-09 is week 1, the next week 2
+    for date in ("2025-09-09T06:00:00+00:00", "2025-09-16T06:00:00+00:00"):
+        out = _dags_test(home, date)
+        assert out.returncode == 0, (out.stdout + out.stderr)[-4000:]
+    settings = load_settings("test", environ={"TRACKFLOW__PATHS__HOME": str(home)})
+    parts = sorted(str(p.relative_to(raw_root(settings))) for p in raw_root(settings).glob("tracking/season=*/week=*"))
+    assert parts == ["tracking/season=2025/week=1", "tracking/season=2025/week=2"]
+    assert manifest_path(settings, 2025, 2).is_file()
+    reports = settings.paths.lake / "reports" / "validation" / "raw_tracking" / "season=2025"
+    assert sorted(p.name for p in reports.glob("*.json")) == ["week=1.json", "week=2.json"]
+
+
+def test_manual_run_with_params_and_a_rejected_param(home):
+    out = _dags_test(home, "2025-11-04T06:00:00+00:00", {"season": 2025, "weeks": "3"})
+    assert out.returncode == 0, (out.stdout + out.stderr)[-4000:]
+    settings = load_settings("test", environ={"TRACKFLOW__PATHS__HOME": str(home)})
+    assert manifest_path(settings, 2025, 3).is_file()
+    assert not manifest_path(settings, 2025, 9).exists()  # the interval's own week was not touched
+    bad = _dags_test(home, "2025-11-04T06:00:00+00:00", {"season": 2025, "weeks": "three"})
+    assert bad.returncode != 0
+    assert "weeks" in bad.stdout + bad.stderr
