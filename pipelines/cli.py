@@ -121,8 +121,15 @@ def ingest(
     from pipelines.ingest import ingest_week
     from pipelines.sources import SourceError
 
+    from pipelines.sources import open_source
+
     settings = _settings(ctx)
     uri = source or settings.ingest.source
+    try:
+        typer.echo(f"source: {open_source(uri, settings).describe()} → {settings.paths.lake / 'raw'}")
+    except SourceError as err:
+        typer.echo(f"trackflow ingest: {err}", err=True)
+        raise typer.Exit(1) from None
     failed = False
     for week in weeks:
         started = time.perf_counter()
