@@ -10,27 +10,30 @@ The suite lives in ``conf/expectations/raw_tracking.json`` (its one home).  Each
   (duplicate frames, dropped player-frames, NaN coordinates, off-field points, speed spikes); they
   warn when their tight thresholds are exceeded.
 
-GX validates four pandas tables built here with vectorized pandas:
+GX validates pandas tables built here with vectorized pandas:
 
 * ``schema``: the delivered columns and dtypes, without rows;
 * ``rows``: keys and coordinates plus derived columns (``nfl_key``, ``player_s``, ``on_field``);
 * ``frames``: one row per (game, play, frame) counting players and balls;
-* ``plays``: one row per (game, play) with its frame range and ``missing_frames``.
+* ``plays``: one row per (game, play) with its frame range and ``missing_frames``;
+* ``motion`` (only for suites that list it, e.g. the anomaly filter's ``clean_tracking.json``): one
+  row per tracking row with its steps from the previous frame of its track.
 
-Reports go to ``reports_dir/validation/raw_tracking/season=S/week=W.{json,md}``, each written to a
-temporary sibling and renamed into place.
+``validate_tracking`` runs any such suite (values for its ``$PARAMETER`` references given by the
+caller); ``validate_raw`` runs the raw one.  Reports go to
+``reports_dir/validation/<suite>/season=S/week=W.{json,md}``, each written to a temporary sibling
+and renamed into place.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
-import os
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
 import great_expectations as gx
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 from great_expectations.data_context.types.base import (
@@ -43,12 +46,13 @@ from great_expectations.expectations.metadata_types import FailureSeverity
 
 from pipelines import lake
 from pipelines.config import PROJECT_ROOT, Settings
-from pipelines.field import ANOMALOUS_SPEED, on_field
+from pipelines.field import ANOMALOUS_SPEED, FPS, on_field
 from pipelines.ingest import raw_root
 from pipelines.schema import TRACKING, file_schema
 
 SUITE_PATH = PROJECT_ROOT / "conf" / "expectations" / "raw_tracking.json"
 TARGETS = ("schema", "rows", "frames", "plays")
+OPTIONAL_TARGETS = ("motion",)  # built only for suites that list them
 # Our two levels, mapped onto GX's own severity so that its results carry them too.
 SEVERITIES = {"hard": FailureSeverity.CRITICAL, "soft": FailureSeverity.WARNING}
 # Values the suite refers to as {"$PARAMETER": name}: their homes are schema.py and field.py.
@@ -74,6 +78,7 @@ class ValidationResult:
     counts: dict[str, int]
     json_path: Path
     md_path: Path
+    suite: str = "raw_tracking"
 
 
 def load_suite(path: Path | None = None) -> tuple[dict[str, gx.ExpectationSuite], dict[str, list[str]]]:
@@ -81,9 +86,10 @@ def load_suite(path: Path | None = None) -> tuple[dict[str, gx.ExpectationSuite]
     (``severities[table][i]`` belongs to ``suites[table].expectations[i]``)."""
     path = Path(path or SUITE_PATH)
     body = json.loads(path.read_text())
-    unknown = set(body["tables"]) - set(TARGETS)
+    unknown = set(body["tables"]) - set(TARGETS + OPTIONAL_TARGETS)
     if unknown:
-        raise ValueError(f"{path}: unknown tables {sorted(unknown)}; validate_raw builds {', '.join(TARGETS)}")
+        raise ValueError(f"{path}: unknown tables {sorted(unknown)}; "
+                         f"validation builds {', '.join(TARGETS + OPTIONAL_TARGETS)}")
     suites, severities = {}, {}
     for table, spec in body["tables"].items():
         configs, levels = [], []
@@ -103,32 +109,41 @@ def load_suite(path: Path | None = None) -> tuple[dict[str, gx.ExpectationSuite]
 
 def validate_raw(tracking: pa.Table, season: int, week: int, reports_dir: Path) -> ValidationResult:
     """Validate one week of raw tracking and write its JSON and Markdown reports."""
-    suites, _ = load_suite()
-    tables = _targets(tracking)
+    return validate_tracking(tracking, season, week, reports_dir, SUITE_PATH)
+
+
+def validate_tracking(tracking: pa.Table, season: int, week: int, reports_dir: Path, suite_path: Path,
+                      parameters: dict | None = None) -> ValidationResult:
+    """Validate one week of tracking with the suite at ``suite_path`` (named after its file) and
+    write its reports; ``parameters`` add to ``PARAMETERS`` for the suite's ``$PARAMETER`` values."""
+    suite_name = Path(suite_path).stem
+    suites, _ = load_suite(suite_path)
+    names = [t for t in TARGETS + OPTIONAL_TARGETS if t in suites]
+    tables = _targets(tracking, motion="motion" in suites)
     context = gx.get_context(mode="ephemeral", project_config=DataContextConfig(
         store_backend_defaults=InMemoryStoreBackendDefaults(), analytics_enabled=False,
         progress_bars=ProgressBarsConfig(globally=False)))
-    source = context.data_sources.add_pandas("raw_tracking")
+    source = context.data_sources.add_pandas(suite_name)
     gx_results = {}
-    for name in TARGETS:
+    for name in names:
         batch = source.add_dataframe_asset(name).add_batch_definition_whole_dataframe(name)
         run = gx.ValidationDefinition(data=batch, suite=context.suites.add(suites[name]), name=name)
         gx_results[name] = run.run(batch_parameters={"dataframe": tables[name]},
-                                   expectation_parameters=PARAMETERS).to_json_dict()
+                                   expectation_parameters={**PARAMETERS, **(parameters or {})}).to_json_dict()
 
-    checks = [_check(name, r, tables[name].columns) for name in TARGETS for r in gx_results[name]["results"]]
+    checks = [_check(name, r, tables[name].columns) for name in names for r in gx_results[name]["results"]]
     hard = [c for c in checks if not c["success"] and c["severity"] == "hard"]
     soft = [c for c in checks if not c["success"] and c["severity"] == "soft"]
     counts = {"rows": len(tables["rows"]), "frames": len(tables["frames"]), "plays": len(tables["plays"]),
               "expectations": len(checks), "hard_failed": len(hard), "soft_failed": len(soft)}
-    out = Path(reports_dir) / "validation" / "raw_tracking" / f"season={int(season)}"
+    out = Path(reports_dir) / "validation" / suite_name / f"season={int(season)}"
     result = ValidationResult(int(season), int(week), not hard, hard, soft, counts,
-                              out / f"week={int(week)}.json", out / f"week={int(week)}.md")
-    report = {"suite": "raw_tracking", "season": result.season, "week": result.week,
+                              out / f"week={int(week)}.json", out / f"week={int(week)}.md", suite_name)
+    report = {"suite": suite_name, "season": result.season, "week": result.week,
               "validated_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
               "success": result.success, "counts": counts, "checks": checks, "gx_results": gx_results}
-    _write_atomic(result.json_path, json.dumps(report, indent=1, default=str))
-    _write_atomic(result.md_path, _markdown(result, checks))
+    lake.write_text_atomic(result.json_path, json.dumps(report, indent=1, default=str))
+    lake.write_text_atomic(result.md_path, _markdown(result, checks))
     return result
 
 
@@ -149,7 +164,7 @@ def format_result(result: ValidationResult) -> str:
     """A short summary for stdout: the verdict, then each failed hard and soft expectation."""
     c = result.counts
     verdict = "passed" if result.success else "FAILED"
-    lines = [(f"raw tracking season {result.season} week {result.week}: {verdict} "
+    lines = [(f"{_title(result)} season {result.season} week {result.week}: {verdict} "
               f"({c['hard_failed']} hard failures, {c['soft_failed']} soft warnings; "
               f"{c['rows']:,} rows, {c['plays']:,} plays, {c['frames']:,} frames)")]
     lines += [f"  HARD {_describe(f)}" for f in result.hard_failures]
@@ -161,14 +176,14 @@ def format_result(result: ValidationResult) -> str:
 def raise_for_hard_failures(result: ValidationResult) -> None:
     if not result.success:
         listed = "\n".join(f"  - {_describe(f)}" for f in result.hard_failures)
-        raise ValidationError(f"raw tracking season {result.season} week {result.week} failed "
+        raise ValidationError(f"{_title(result)} season {result.season} week {result.week} failed "
                               f"{len(result.hard_failures)} hard expectation(s):\n{listed}\n"
                               f"report: {result.md_path}")
 
 
 # --- the tables GX validates ------------------------------------------------------------------------
 
-def _targets(tracking: pa.Table) -> dict[str, pd.DataFrame]:
+def _targets(tracking: pa.Table, motion: bool = False) -> dict[str, pd.DataFrame]:
     """The tables GX validates, each as narrow as its expectations allow: GX copies and hashes a
     table per check, so unused columns would cost seconds on a week.
 
@@ -200,7 +215,28 @@ def _targets(tracking: pa.Table) -> dict[str, pd.DataFrame]:
     plays = (frames.groupby(["game_id", "play_id"], sort=False)["frame_id"]
              .agg(frames="size", min_frame="min", max_frame="max").reset_index())
     plays["missing_frames"] = plays["max_frame"] - plays["min_frame"] + 1 - plays["frames"]
-    return {**tables, "frames": frames, "plays": plays}
+    tables = {**tables, "frames": frames, "plays": plays}
+    if motion:
+        tables["motion"] = _motion(tracking.select(["time", *ROW_INPUTS]).to_pandas())
+    return tables
+
+
+def _motion(df: pd.DataFrame) -> pd.DataFrame:
+    """One row per tracking row, in track order (game, play, entity, frame): ``frame_step`` and
+    ``time_step_s`` from the previous row of the same track (null on a track's first row) and, for
+    players only (null for the ball), ``player_x``, ``player_y`` and the position-derived
+    ``player_speed`` (yd/s) since the previous row."""
+    df = df.assign(nfl_key=df["nfl_id"].fillna(-1)).sort_values(["game_id", "play_id", "nfl_key", "frame_id"])
+    track = df[["game_id", "play_id", "nfl_key"]]
+    same = (track == track.shift()).all(axis=1)
+    player = df["nfl_id"].notna()
+    frame_step = df["frame_id"].diff().where(same)
+    speed = np.hypot(df["x"].diff(), df["y"].diff()) * FPS / frame_step
+    return pd.DataFrame({
+        "frame_step": frame_step, "time_step_s": df["time"].diff().dt.total_seconds().where(same),
+        "player_x": df["x"].where(player), "player_y": df["y"].where(player),
+        "player_speed": speed.where(same & player),
+    }).reset_index(drop=True)
 
 
 # --- results and reports ----------------------------------------------------------------------------
@@ -247,7 +283,7 @@ def _describe(check: dict) -> str:
 def _markdown(result: ValidationResult, checks: list[dict]) -> str:
     c = result.counts
     verdict = "passed" if result.success else "**FAILED**"
-    lines = [f"# Raw tracking validation: season {result.season}, week {result.week}", "",
+    lines = [f"# {_title(result).capitalize()} validation: season {result.season}, week {result.week}", "",
              (f"Hard checks {verdict}: {c['hard_failed']} hard failures, {c['soft_failed']} soft warnings "
               f"out of {c['expectations']} expectations; {c['rows']:,} rows, {c['plays']:,} plays, "
               f"{c['frames']:,} frames."), "",
@@ -262,11 +298,5 @@ def _markdown(result: ValidationResult, checks: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex[:8]}")
-    try:
-        tmp.write_text(text)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+def _title(result: ValidationResult) -> str:
+    return result.suite.replace("_", " ")  # "raw tracking"
