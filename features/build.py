@@ -1,0 +1,386 @@
+"""Spark feature engineering: one week of tracking → the passing and the ghosting feature tables.
+
+    lake/features/passing/season=S/week=W/part-0.parquet    one row per pass play with a release
+    lake/features/ghosting/season=S/week=W/part-0.parquet   one row per (released play, defensive back)
+
+Spark DataFrame API and window functions only: no Python UDFs, nothing row-level on the driver.
+
+**Frame.** Every play is first turned to move left→right (``to_left_to_right``), so the offense
+always moves towards +x, the line of scrimmage is ``los_x`` and the goal line is x = 110.
+
+**Per frame, per player** (``frames``): ``vx, vy`` from ``s`` and ``dir`` (NGS, ``ngs_velocity``),
+``ax, ay`` their change per second; the ball, which has no ``dir``, gets its velocity from its
+displacement.  Distance ``d_R`` and closing speed ``cl_R`` (the rate at which the gap shrinks, yd/s)
+to R = ``qb``, ``target`` (plays.target_nfl_id), ``ball`` and ``opp`` (the nearest opponent in the
+same frame: all offense × defense pairs of a frame, compared within a window over the frame rather
+than by a self-join, which would need a second shuffle of every row).
+
+**Sequence tensor** of the passing table: frames snap … release (both included) × 22 player slots
+× 8 features (x, y, vx, vy, ax, ay, dir, o), float32, flattened into ``tensor`` (a list of constant
+length ``max_frames·22·8``) with ``seq_len`` valid frames first and zeros after them (right-padding:
+a causal TCN reads step ``seq_len − 1``).  A play with more than ``max_frames`` frames between snap
+and release keeps the last ``max_frames`` (those nearest the release).
+
+**Player slots** (the order of the 22 players in the tensor; it never depends on ``nfl_id``):
+offense first (slots 0–10), defense second (11–21); the offense's QB(s) first, then the other
+offensive players by ascending y at the snap (left→right frame, x breaks exact ties); the defense by
+ascending y at the snap (x breaks ties).  Slot 0 is the QB.  A player without a row at the snap has
+no slot (zeros in the tensor).
+
+**Ghosting samples** need every observed and future frame of the defender; a defender missing one
+of them (a cleaned-away frame) gives no sample.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pyspark.sql import Column, DataFrame, Window
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+from pyspark.sql.pandas.types import to_arrow_schema
+
+from pipelines import lake
+from pipelines.config import PROJECT_ROOT, ConfigError, Settings
+from pipelines.field import END_ZONE, FIELD_LENGTH, FIELD_WIDTH, FPS
+from pipelines.ingest import raw_root
+from pipelines.spark import get_spark
+
+DEFAULT_FEATURES_CONFIG = PROJECT_ROOT / "conf" / "features.yaml"
+N_PLAYERS = 22
+SEQ_FEATURES = ("x", "y", "vx", "vy", "ax", "ay", "dir", "o")
+PLAY_KEYS = ["game_id", "play_id"]
+FRAME_KEYS = PLAY_KEYS + ["frame_id"]
+GOAL_LINE_X = FIELD_LENGTH - END_ZONE  # the goal line the offense attacks in the left→right frame
+
+
+class FeaturesConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    max_frames: int = Field(ge=1)
+    released_results: list[str]
+    eligible_receivers: list[str]
+    defensive_backs: list[str]
+    target_radius: float = Field(gt=0)
+    pressure_radius: float = Field(gt=0)
+    deep_depth: float = Field(gt=0)
+    observed_frames: int = Field(ge=1)
+    future_frames: int = Field(ge=1)
+
+
+def load_features_config(path: str | Path = DEFAULT_FEATURES_CONFIG) -> FeaturesConfig:
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text())
+        return FeaturesConfig(**(raw or {}))
+    except FileNotFoundError:
+        raise ConfigError(f"features config {path} does not exist") from None
+    except yaml.YAMLError as err:
+        raise ConfigError(f"features config {path} is not valid YAML: {err}") from None
+    except ValidationError as err:
+        problems = [f"{'.'.join(map(str, e['loc']))}: {e['msg']} (got {e.get('input')!r})" for e in err.errors()]
+        raise ConfigError(f"features config {path}:\n  " + "\n  ".join(problems)) from None
+
+
+# --- the conventions of pipelines.field, as Spark expressions ---------------------------------------
+
+def to_left_to_right(df: DataFrame, xs=("x",), ys=("y",), angles=("o", "dir")) -> DataFrame:
+    """Turn the rows of "left" plays (column ``play_direction``) to move right: the one place this happens.
+
+    Spark form of ``pipelines.field.rotate_to_left`` (a 180° rotation about the field's centre, its
+    own inverse): x' = FIELD_LENGTH − x, y' = FIELD_WIDTH − y, angle' = (angle + 180) mod 360.
+    """
+    left = F.col("play_direction") == "left"
+    turned = {c: F.when(left, F.lit(FIELD_LENGTH) - F.col(c)).otherwise(F.col(c)) for c in xs}
+    turned |= {c: F.when(left, F.lit(FIELD_WIDTH) - F.col(c)).otherwise(F.col(c)) for c in ys}
+    turned |= {c: F.when(left, F.pmod(F.col(c) + 180.0, F.lit(360.0))).otherwise(F.col(c)) for c in angles}
+    return df.withColumns(turned)
+
+
+def ngs_velocity(speed: str, angle: str) -> tuple[Column, Column]:
+    """(vx, vy) = s·(sin dir, cos dir): ``pipelines.field.unit_from_ngs_angle`` (clockwise from +y)."""
+    rad = F.radians(F.col(angle))
+    return F.col(speed) * F.sin(rad), F.col(speed) * F.cos(rad)
+
+
+# --- inputs -------------------------------------------------------------------------------------------
+
+def _read(spark, root: Path, season: int, week: int) -> DataFrame:
+    part = lake.partition_dir(root, season, week)
+    if not part.is_dir():
+        raise FileNotFoundError(f"no partition {part}: ingest (and clean) season {season} week {week} first")
+    return spark.read.parquet(str(part))
+
+
+def play_context(plays: DataFrame, tracking: DataFrame, cfg: FeaturesConfig) -> DataFrame:
+    """One row per play: situation, outcome, the key frames and the line of scrimmage left→right."""
+    events = tracking.groupBy(*PLAY_KEYS).agg(
+        F.first("play_direction", ignorenulls=True).alias("play_direction"),
+        F.min(F.when(F.col("event") == "ball_snap", F.col("frame_id"))).alias("snap_frame"),
+        F.min(F.when(F.col("event") == "pass_forward", F.col("frame_id"))).alias("release_frame"),
+        F.min(F.when(F.col("event") == "pass_arrived", F.col("frame_id"))).alias("arrival_frame"),
+        F.max("frame_id").alias("last_frame"),
+    )
+    ctx = to_left_to_right(plays.join(events, PLAY_KEYS), xs=("absolute_yardline",), ys=(), angles=())
+    return ctx.select(
+        *PLAY_KEYS, "snap_frame", "release_frame", "arrival_frame", "last_frame", "target_nfl_id",
+        "possession_team", "defensive_team", "pass_result", "yards_gained",
+        F.col("absolute_yardline").alias("los_x"),
+        "down", "yards_to_go", "quarter", "game_clock_s", "pass_rushers", "defenders_in_box",
+        (F.lit(GOAL_LINE_X) - F.col("absolute_yardline")).alias("goal_distance"),
+        (F.col("game_clock_s") + F.when(F.col("quarter").isin(1, 3), 900).otherwise(0)).alias("half_clock_s"),
+        (F.col("offense_score") - F.col("defense_score")).alias("score_diff"),
+        F.col("pass_result").isin(*cfg.released_results).alias("released"),
+    )
+
+
+# --- per frame, per player ----------------------------------------------------------------------------
+
+def _relation(ref: str) -> dict[str, Column]:
+    """Distance to the reference point and the speed at which the gap closes (positive: approaching)."""
+    dx, dy = F.col(f"{ref}_x") - F.col("x"), F.col(f"{ref}_y") - F.col("y")
+    d = F.hypot(dx, dy)
+    closing = (F.col("vx") - F.col(f"{ref}_vx")) * dx + (F.col("vy") - F.col(f"{ref}_vy")) * dy
+    return {f"d_{ref}": d, f"cl_{ref}": F.try_divide(closing, d)}
+
+
+def frames(tracking: DataFrame, ctx: DataFrame, players: DataFrame) -> DataFrame:
+    """Tracking left→right with kinematics, side, position, slot and relations to the QB, target, ball, opponent.
+
+    One shuffle: rows are hash-partitioned by play, which satisfies every window below (per player,
+    per frame), so the windows only sort.  The references and the nearest opponent come from
+    windows over the frame (the 11×11 offense–defense pairs of a frame, compared in arrays).
+    """
+    side = (F.when(F.col("club") == F.col("possession_team"), "O")
+            .when(F.col("club") == F.col("defensive_team"), "D").otherwise("B"))
+    pos = players.select("nfl_id", "position").dropDuplicates(["nfl_id"])
+    fr = (to_left_to_right(tracking)
+          .join(F.broadcast(ctx.select(*PLAY_KEYS, "possession_team", "defensive_team", "target_nfl_id",
+                                       "snap_frame")), PLAY_KEYS)
+          .join(F.broadcast(pos), "nfl_id", "left")
+          .withColumn("side", side)
+          .repartition(*PLAY_KEYS))
+
+    w = Window.partitionBy(*PLAY_KEYS, "nfl_id").orderBy("frame_id")
+    dt = (F.col("frame_id") - F.lag("frame_id").over(w)) / FPS  # frames may be missing after cleaning
+    ball = F.col("nfl_id").isNull()
+    vx, vy = ngs_velocity("s", "dir")
+    fr = fr.withColumns({
+        "vx": F.coalesce(F.when(ball, (F.col("x") - F.lag("x").over(w)) / dt).otherwise(vx), F.lit(0.0)),
+        "vy": F.coalesce(F.when(ball, (F.col("y") - F.lag("y").over(w)) / dt).otherwise(vy), F.lit(0.0)),
+    })
+    fr = fr.withColumns({
+        "ax": F.coalesce((F.col("vx") - F.lag("vx").over(w)) / dt, F.lit(0.0)),
+        "ay": F.coalesce((F.col("vy") - F.lag("vy").over(w)) / dt, F.lit(0.0)),
+    })
+
+    # slots: each frame's ranking by the rule of the module docstring, taken at the snap
+    rank = Window.partitionBy(*FRAME_KEYS).orderBy(
+        F.col("side").desc(),  # "O", "D", then the ball "B"
+        F.when((F.col("side") == "O") & (F.col("position") == "QB"), 0).otherwise(1), "y", "x")
+    fr = fr.withColumn("rank", F.row_number().over(rank) - 1)
+    at_snap = (F.col("frame_id") == F.col("snap_frame")) & ~ball
+    fr = fr.withColumn("slot", F.max(F.when(at_snap, F.col("rank"))).over(Window.partitionBy(*PLAY_KEYS, "nfl_id")))
+
+    in_frame = Window.partitionBy(*FRAME_KEYS)
+    refs = {"qb": (F.col("slot") == 0) & (F.col("position") == "QB"),
+            "target": F.col("nfl_id") == F.col("target_nfl_id"), "ball": ball}
+    fr = fr.withColumns({f"{r}_{c}": F.max(F.when(cond, F.col(c))).over(in_frame)
+                         for r, cond in refs.items() for c in ("x", "y", "vx", "vy")})
+    people = F.collect_list(F.when(~ball, F.struct("side", "x", "y", "vx", "vy"))).over(in_frame)
+    # array_min compares structs field by field: the distance first
+    nearest = F.array_min(F.transform(
+        F.filter(people, lambda o: o["side"] != F.col("side")),
+        lambda o: F.struct(F.hypot(o["x"] - F.col("x"), o["y"] - F.col("y")).alias("d"),
+                           o["x"].alias("opp_x"), o["y"].alias("opp_y"), o["vx"].alias("opp_vx"),
+                           o["vy"].alias("opp_vy"))))
+    fr = fr.withColumn("opp", F.when(~ball, nearest)).select("*", "opp.opp_x", "opp.opp_y", "opp.opp_vx",
+                                                             "opp.opp_vy").drop("opp", "rank")
+    rel = {}
+    for r in ("qb", "target", "ball", "opp"):
+        rel |= _relation(r)
+    return fr.withColumns(rel)
+
+
+# --- per play -----------------------------------------------------------------------------------------
+
+def _at(cond: Column, col: str | Column) -> Column:
+    """The value of ``col`` on the (one) row of the group matching ``cond``."""
+    return F.max(F.when(cond, col))
+
+
+def _count(cond: Column) -> Column:
+    return F.sum(F.when(cond, 1).otherwise(0)).cast("int")
+
+
+def _mean(cond: Column, col: str) -> Column:
+    """Mean over the rows matching ``cond``, summed in sorted order so that reruns give the same bits."""
+    vals = F.array_sort(F.collect_list(F.when(cond, F.col(col))))
+    return F.try_divide(F.aggregate(vals, F.lit(0.0), lambda acc, v: acc + v), F.size(vals))
+
+
+def play_features(fr: DataFrame, ctx: DataFrame, cfg: FeaturesConfig) -> DataFrame:
+    """≥ 30 candidate features per released play (state at the snap, snap→release, at release, the pass)."""
+    rel = ctx.filter(F.col("released") & F.col("release_frame").isNotNull())
+    f = fr.join(rel.select(*PLAY_KEYS, "los_x", "yards_to_go", "release_frame", "arrival_frame"), PLAY_KEYS)
+    O, D = F.col("side") == "O", F.col("side") == "D"
+    qb, tgt = (F.col("slot") == 0) & (F.col("position") == "QB"), F.col("nfl_id") == F.col("target_nfl_id")
+    elig = O & F.col("position").isin(*cfg.eligible_receivers)
+    frame = F.col("frame_id")
+    at_snap, at_rel = frame == F.col("snap_frame"), frame == F.col("release_frame")
+    depth = F.col("x") - F.col("los_x")
+    agg = f.groupBy(*PLAY_KEYS).agg(
+        # at the snap
+        _at(at_snap & qb, -depth).alias("qb_depth_snap"),
+        # the box: within 4 yd of the ball across the field and 5 yd past the line
+        _count(at_snap & D & (F.abs(F.col("y") - F.col("ball_y")) <= 4.0) & (depth <= 5.0)).alias("box_count_snap"),
+        _count(at_snap & D & (depth > cfg.deep_depth)).alias("deep_defenders_snap"),
+        (F.max(F.when(at_snap & elig, F.col("y"))) - F.min(F.when(at_snap & elig, F.col("y")))).alias("formation_width"),
+        # snap → release
+        F.max(F.when(qb & (frame <= F.col("release_frame")), -depth)).alias("qb_drop_depth"),
+        F.max(F.when(qb & (frame <= F.col("release_frame")), F.col("s"))).alias("qb_max_speed"),
+        # at the release
+        _at(at_rel & qb, F.col("s")).alias("qb_speed_release"),
+        _at(at_rel & qb, -depth).alias("qb_depth_release"),
+        _at(at_rel & qb, F.col("d_opp")).alias("qb_pressure"),
+        _at(at_rel & qb, F.col("cl_opp")).alias("qb_pressure_closing"),
+        _count(at_rel & D & (F.col("d_qb") <= cfg.pressure_radius)).alias("defenders_near_qb"),
+        _at(at_rel & tgt, F.col("d_opp")).alias("target_separation"),
+        _at(at_rel & tgt, F.col("cl_opp")).alias("target_separation_closing"),
+        _count(at_rel & D & (F.col("d_target") <= cfg.target_radius)).alias("defenders_near_target"),
+        _at(at_rel & tgt, F.col("s")).alias("target_speed"),
+        _at(at_rel & tgt, depth).alias("target_depth"),
+        _at(at_rel & tgt, F.least(F.col("y"), F.lit(FIELD_WIDTH) - F.col("y"))).alias("target_sideline_distance"),
+        _at(at_rel & tgt, F.col("d_qb")).alias("target_qb_distance"),
+        _at(at_rel & tgt, F.col("vx")).alias("target_vx"),
+        _mean(at_rel & elig, "d_opp").alias("receivers_separation_mean"),
+        F.min(F.when(at_rel & elig, F.col("d_opp"))).alias("receivers_separation_min"),
+        F.max(F.when(at_rel & elig, F.col("d_opp"))).alias("receivers_separation_max"),
+        _count(at_rel & elig & (depth > F.col("yards_to_go"))).alias("receivers_beyond_sticks"),
+        _count(at_rel & elig & (depth > cfg.deep_depth)).alias("receivers_deep"),
+        _mean(at_rel & D, "s").alias("defense_speed_mean"),
+        _mean(at_rel & O, "s").alias("offense_speed_mean"),
+        _mean(at_rel & D, "d_ball").alias("defense_ball_distance_mean"),
+        # the pass: the ball where it arrives
+        _at((frame == F.col("arrival_frame")) & F.col("nfl_id").isNull(), depth).alias("pass_depth"),
+        _at((frame == F.col("arrival_frame")) & F.col("nfl_id").isNull(), F.col("x")).alias("landing_x"),
+        _at((frame == F.col("arrival_frame")) & F.col("nfl_id").isNull(), F.col("y")).alias("landing_y"),
+        _at(at_rel & qb, F.col("x")).alias("qb_x_release"),
+        _at(at_rel & qb, F.col("y")).alias("qb_y_release"),
+    )
+    return (rel.join(agg, PLAY_KEYS)
+            .withColumns({
+                "time_to_throw": (F.col("release_frame") - F.col("snap_frame")) / FPS,
+                "flight_time": (F.col("arrival_frame") - F.col("release_frame")) / FPS,
+                "air_distance": F.hypot(F.col("landing_x") - F.col("qb_x_release"),
+                                        F.col("landing_y") - F.col("qb_y_release")),
+            })
+            .drop("qb_x_release", "qb_y_release", "released", "possession_team", "defensive_team"))
+
+
+def passing_table(fr: DataFrame, feats: DataFrame, cfg: FeaturesConfig) -> DataFrame:
+    """The play features plus the snap→release tensor (see the module docstring)."""
+    T_ = cfg.max_frames
+    start = F.greatest(F.col("snap_frame"), F.col("release_frame") - (T_ - 1))
+    seq = (fr.filter(F.col("slot").isNotNull())
+           .join(feats.select(*PLAY_KEYS, "release_frame"), PLAY_KEYS)
+           .withColumn("t", F.col("frame_id") - start)
+           .filter((F.col("t") >= 0) & (F.col("frame_id") <= F.col("release_frame")) & (F.col("slot") < N_PLAYERS))
+           .select(*PLAY_KEYS, (F.col("t") * N_PLAYERS + F.col("slot")).alias("cell"),
+                   F.array(*[F.coalesce(F.col(c), F.lit(0.0)).cast("float") for c in SEQ_FEATURES]).alias("v"))
+           .groupBy(*PLAY_KEYS).agg(F.map_from_entries(F.collect_list(F.struct("cell", "v"))).alias("m")))
+    zeros = F.array_repeat(F.lit(0.0).cast("float"), len(SEQ_FEATURES))
+    tensor = F.flatten(F.transform(F.sequence(F.lit(0), F.lit(T_ * N_PLAYERS - 1)),
+                                   lambda i: F.coalesce(F.element_at(F.col("m"), i), zeros)))
+    seq_len = F.col("release_frame") - start + 1
+    return (feats.join(seq, PLAY_KEYS, "left")
+            .withColumns({"seq_len": seq_len.cast("int"), "tensor": tensor})
+            .drop("m", "arrival_frame", "last_frame"))
+
+
+def ghosting_table(fr: DataFrame, feats: DataFrame, cfg: FeaturesConfig) -> DataFrame:
+    """One row per (released play with ≥ future_frames after the release, defensive back)."""
+    K, H = cfg.observed_frames, cfg.future_frames
+    plays = feats.filter(F.col("last_frame") >= F.col("release_frame") + H)
+    db = (fr.filter((F.col("side") == "D") & F.col("position").isin(*cfg.defensive_backs))
+          .join(plays.select(*PLAY_KEYS, "release_frame", "los_x", "landing_x", "landing_y", "flight_time"), PLAY_KEYS)
+          .withColumn("k", F.col("frame_id") - F.col("release_frame"))
+          .filter((F.col("k") <= H) & ((F.col("k") > -K) | (F.col("frame_id") >= F.col("snap_frame")))))
+    k, at_rel = F.col("k"), F.col("k") == 0
+    pre = (k <= 0) & (F.col("frame_id") >= F.col("snap_frame"))
+    observed = [_at(k == -j, F.col(c)).alias(f"{c}_m{j}" if j else f"{c}_0")
+                for c in ("x", "y", "vx", "vy", "s", "a", "o", "dir") for j in range(K - 1, -1, -1)]
+    dxl, dyl = F.col("landing_x") - F.col("x"), F.col("landing_y") - F.col("y")
+    d_land = F.hypot(dxl, dyl)
+    g = db.groupBy(*PLAY_KEYS, "nfl_id").agg(
+        *observed,
+        F.array(*[_at(k == j, F.col(c)) for j in range(1, H + 1) for c in ("x", "y")]).alias("future_xy"),
+        _at(k == H, F.col("x")).alias("x_1s"), _at(k == H, F.col("y")).alias("y_1s"),
+        F.max(F.when(pre, F.col("s"))).alias("max_speed_before"),
+        _at(at_rel, F.col("x") - F.col("los_x")).alias("depth"),
+        _at(at_rel, F.least(F.col("y"), F.lit(FIELD_WIDTH) - F.col("y"))).alias("sideline_distance"),
+        *[_at(at_rel, F.col(c)).alias(c) for c in ("d_target", "cl_target", "d_qb", "cl_qb", "d_ball", "cl_ball",
+                                                   "d_opp", "cl_opp")],
+        _at(at_rel, F.col("target_x") - F.col("x")).alias("dx_target"),
+        _at(at_rel, F.col("target_y") - F.col("y")).alias("dy_target"),
+        _at(at_rel, d_land).alias("d_landing"),
+        _at(at_rel, dxl).alias("dx_landing"), _at(at_rel, dyl).alias("dy_landing"),
+        _at(at_rel, F.try_divide(F.col("vx") * dxl + F.col("vy") * dyl, d_land)).alias("speed_to_landing"),
+        _at(at_rel, F.try_divide(d_land, F.col("flight_time"))).alias("speed_needed_to_landing"),
+        _at(at_rel, (F.col("position") == "CB").cast("int")).alias("is_cb"),
+    )
+    complete = F.forall("future_xy", lambda v: v.isNotNull())
+    for j in range(K):
+        complete &= F.col(f"x_m{j}" if j else "x_0").isNotNull()
+    g = (g.filter(complete)
+         .withColumns({"dx_1s": F.col("x_1s") - F.col("x_0"), "dy_1s": F.col("y_1s") - F.col("y_0"),
+                       "future_xy": F.col("future_xy").cast(T.ArrayType(T.FloatType()))})
+         .withColumn("displacement_1s", F.hypot("dx_1s", "dy_1s"))
+         .drop("x_1s", "y_1s"))
+    # the play's context, without its outcome (it happens after the second the model predicts)
+    context = feats.drop("target_nfl_id", "snap_frame", "arrival_frame", "last_frame", "pass_result", "yards_gained")
+    return g.join(context, PLAY_KEYS)
+
+
+# --- writing ------------------------------------------------------------------------------------------
+
+def _write_partition(df: DataFrame, table_root: Path, season: int, week: int, keys: list[str]) -> Path:
+    """Replace one partition atomically with ``df`` as one file sorted by ``keys`` (``pipelines.lake``).
+
+    The feature tables have no canonical schema in ``pipelines.schema``: the DataFrame's own schema is it.
+    """
+    with lake.staged_partition(table_root, season, week) as tmp:
+        lake.write_spark_files(df, tmp, to_arrow_schema(df.schema), sort_by=keys)
+    return lake.partition_dir(table_root, season, week)
+
+
+def build_features(settings: Settings, season: int, week: int, tracking_root: Path | None = None,
+                   config: FeaturesConfig | None = None) -> dict:
+    """Build and write the passing and ghosting partitions of one week; returns row counts and paths.
+
+    ``tracking_root`` defaults to the clean tracking (``lake/clean/tracking``); plays and players
+    come from the raw lake.
+    """
+    cfg = config or load_features_config()
+    spark = get_spark(settings, "trackflow-features")
+    raw = raw_root(settings)
+    tracking = _read(spark, Path(tracking_root or settings.paths.lake / "clean" / "tracking"), season, week)
+    plays = _read(spark, raw / "plays", season, week)
+    players = _read(spark, raw / "players", season, week)
+
+    ctx = play_context(plays, tracking, cfg).cache()
+    fr = frames(tracking, ctx, players).persist()
+    feats = play_features(fr, ctx, cfg).cache()
+    try:
+        out_root = settings.paths.lake / "features"
+        result = {}
+        for name, table, keys in (("passing", passing_table(fr, feats, cfg), PLAY_KEYS),
+                                  ("ghosting", ghosting_table(fr, feats, cfg), PLAY_KEYS + ["nfl_id"])):
+            path = _write_partition(table, out_root / name, season, week, keys)
+            result[name] = {"rows": spark.read.parquet(str(path)).count(), "path": str(path)}
+        return result
+    finally:
+        for df in (ctx, fr, feats):
+            df.unpersist()
