@@ -265,6 +265,11 @@ def _scores(y: np.ndarray, pred: np.ndarray) -> tuple[float, float]:
 
 
 # --- output -------------------------------------------------------------------------------------
+def selection_path(settings: Settings, model: str) -> Path:
+    """Where the trainers find a model's selected features: ``lake/features/selection/<model>.json``."""
+    return settings.paths.lake / "features" / "selection" / f"{model}.json"
+
+
 def selection_record(selection: Selection) -> dict:
     """The JSON document the trainers read (see write_selection)."""
     return {

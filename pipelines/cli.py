@@ -170,6 +170,72 @@ def validate(
         raise typer.Exit(1)
 
 
+@app.command("filter")
+def filter_(
+    ctx: typer.Context,
+    season: int = typer.Option(..., help="Season of the raw partitions to filter.", min=1920, max=2100),
+    weeks: str = typer.Option(..., help="Weeks: a range '1-4', a list '1,3' or one week '2'.", callback=_weeks_option),
+) -> None:
+    """Filter anomalies out of raw tracking with Spark (rules in conf/anomaly_rules.yaml) into lake/clean."""
+    from pipelines.anomaly_filter import filter_week, format_report
+
+    settings = _settings(ctx)
+    for week in weeks:
+        typer.echo(format_report(filter_week(settings, season, week)))
+
+
+@app.command()
+def features(
+    ctx: typer.Context,
+    season: int = typer.Option(..., help="Season of the clean partitions to build features from.", min=1920, max=2100),
+    weeks: str = typer.Option(..., help="Weeks: a range '1-4', a list '1,3' or one week '2'.", callback=_weeks_option),
+) -> None:
+    """Build the passing and ghosting feature tables with Spark (lake/features/{passing,ghosting})."""
+    from features.build import build_features
+
+    settings = _settings(ctx)
+    for week in weeks:
+        started = time.perf_counter()
+        out = build_features(settings, season, week)
+        typer.echo(f"season {season} week {week}: passing {out['passing']['rows']:,} rows, ghosting "
+                   f"{out['ghosting']['rows']:,} rows ({time.perf_counter() - started:.1f} s) → "
+                   f"{settings.paths.lake / 'features'}")
+
+
+class FeatureModel(str, Enum):
+    passing = "passing"
+    ghosting = "ghosting"
+
+
+@app.command()
+def select(
+    ctx: typer.Context,
+    season: int = typer.Option(..., help="Season of the feature partitions to select from.", min=1920, max=2100),
+    weeks: str = typer.Option(..., help="Weeks: a range '1-4', a list '1,3' or one week '2'.", callback=_weeks_option),
+    model: list[FeatureModel] = typer.Option(
+        [FeatureModel.passing, FeatureModel.ghosting], help="Model(s) to select features for (repeatable)."),
+) -> None:
+    """Rank feature columns by XGBoost gain (conf/feature_selection.yaml), write the list the trainers read, log to MLflow."""
+    from features.selection import SelectionError, log_selection, select_features, selection_path, write_selection
+    from pipelines import lake
+
+    settings = _settings(ctx)
+    for name in (m.value for m in model):
+        table = lake.read_weeks(settings.paths.lake / "features" / name, season, weeks)
+        flat = table.select([f.name for f in table.schema if not pa.types.is_list(f.type)
+                             and not pa.types.is_fixed_size_list(f.type)])
+        try:
+            selection = select_features(flat.to_pandas(), name)
+        except SelectionError as err:
+            typer.echo(f"trackflow select: {err}", err=True)
+            raise typer.Exit(1) from None
+        path = write_selection(selection, selection_path(settings, name))
+        run_id = log_selection(settings, selection, run_name=f"select {name} {season} w{weeks[0]}-{weeks[-1]}")
+        top = ", ".join(selection.selected[:8]) + (" …" if len(selection.selected) > 8 else "")
+        typer.echo(f"{name}: {len(selection.selected)} of {len(selection.importances)} features ({top}); "
+                   f"holdout {selection.holdout} → {path} (MLflow run {run_id})")
+
+
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 def airflow(ctx: typer.Context) -> None:
     """Run the airflow CLI with this project's AIRFLOW_HOME and dags/ (e.g. trackflow airflow dags test tracking_ingest 2025-09-10)."""
