@@ -35,7 +35,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
@@ -43,7 +42,7 @@ from pyspark.sql import types as T
 from pyspark.sql.pandas.types import to_arrow_schema
 
 from pipelines import lake
-from pipelines.config import PROJECT_ROOT, ConfigError, Settings
+from pipelines.config import PROJECT_ROOT, ConfigError, Settings, read_yaml, validation_problems
 from pipelines.field import END_ZONE, FIELD_LENGTH, FIELD_WIDTH, FPS
 from pipelines.ingest import raw_root
 from pipelines.spark import get_spark
@@ -72,16 +71,11 @@ class FeaturesConfig(BaseModel):
 
 def load_features_config(path: str | Path = DEFAULT_FEATURES_CONFIG) -> FeaturesConfig:
     path = Path(path)
+    raw = read_yaml(path, "features config")
     try:
-        raw = yaml.safe_load(path.read_text())
         return FeaturesConfig(**(raw or {}))
-    except FileNotFoundError:
-        raise ConfigError(f"features config {path} does not exist") from None
-    except yaml.YAMLError as err:
-        raise ConfigError(f"features config {path} is not valid YAML: {err}") from None
     except ValidationError as err:
-        problems = [f"{'.'.join(map(str, e['loc']))}: {e['msg']} (got {e.get('input')!r})" for e in err.errors()]
-        raise ConfigError(f"features config {path}:\n  " + "\n  ".join(problems)) from None
+        raise ConfigError(f"features config {path}:{validation_problems(err)}") from None
 
 
 # --- the conventions of pipelines.field, as Spark expressions ---------------------------------------

@@ -31,11 +31,10 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from xgboost import XGBRegressor
 
-from pipelines.config import PROJECT_ROOT, ConfigError, Settings
+from pipelines.config import PROJECT_ROOT, ConfigError, Settings, read_yaml, validation_problems
 from pipelines.mlflow_runs import RETRAINING_EXPERIMENT, start_run
 
 DEFAULT_SELECTION_CONFIG = PROJECT_ROOT / "conf" / "feature_selection.yaml"
@@ -94,12 +93,7 @@ class ModelSelectionConfig(_Strict):
 def load_selection_config(path: str | Path | None = None) -> dict[str, ModelSelectionConfig]:
     """Every model's section of ``path`` (default ``conf/feature_selection.yaml``), by name."""
     path = Path(path or DEFAULT_SELECTION_CONFIG)
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except FileNotFoundError:
-        raise ConfigError(f"feature-selection config {path} does not exist") from None
-    except yaml.YAMLError as err:
-        raise ConfigError(f"feature-selection config {path} is not valid YAML: {err}") from None
+    raw = read_yaml(path, "feature-selection config")
     if not isinstance(raw, dict) or not raw or not all(isinstance(body, dict) for body in raw.values()):
         raise ConfigError(f"feature-selection config {path}: expected a mapping of model name to settings")
     models = {}
@@ -107,9 +101,7 @@ def load_selection_config(path: str | Path | None = None) -> dict[str, ModelSele
         try:
             models[name] = ModelSelectionConfig(**{**body, "name": name})
         except ValidationError as err:
-            problems = [f"{name}.{'.'.join(str(p) for p in e['loc'])}: {e['msg']} (got {e.get('input')!r})"
-                        for e in err.errors()]
-            raise ConfigError(f"feature-selection config {path}:\n  " + "\n  ".join(problems)) from None
+            raise ConfigError(f"feature-selection config {path}:{validation_problems(err, f'{name}.')}") from None
     return models
 
 

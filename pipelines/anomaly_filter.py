@@ -34,13 +34,12 @@ from pathlib import Path
 from typing import Literal
 
 import pyarrow as pa
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pyspark.sql import Column, DataFrame, Window, WindowSpec
 from pyspark.sql import functions as F
 
 from pipelines import lake, validate
-from pipelines.config import PROJECT_ROOT, ConfigError, Settings
+from pipelines.config import PROJECT_ROOT, ConfigError, Settings, read_yaml, validation_problems
 from pipelines.field import FIELD_LENGTH, FIELD_WIDTH, FPS
 from pipelines.ingest import raw_root
 from pipelines.mlflow_runs import INGEST_EXPERIMENT, start_run
@@ -124,20 +123,13 @@ class Rules(BaseModel):
 def load_rules(path: Path | None = None) -> Rules:
     """Read ``conf/anomaly_rules.yaml`` (or ``path``); errors name the file and the key."""
     path = Path(path or RULES_PATH)
-    try:
-        body = yaml.safe_load(path.read_text())
-    except FileNotFoundError:
-        raise ConfigError(f"anomaly rules file {path} does not exist") from None
-    except yaml.YAMLError as err:
-        raise ConfigError(f"anomaly rules file {path} is not valid YAML: {err}") from None
+    body = read_yaml(path, "anomaly rules file")
     if not isinstance(body, dict) or set(body) != {"rules"}:
         raise ConfigError(f"anomaly rules file {path}: expected a mapping with the one key 'rules'")
     try:
         return Rules.model_validate(body["rules"])
     except ValidationError as err:
-        problems = [f"rules.{'.'.join(str(p) for p in e['loc'])}: {e['msg']}"
-                    + ("" if e["type"] == "missing" else f" (got {e['input']!r})") for e in err.errors()]
-        raise ConfigError(f"anomaly rules file {path}:\n  " + "\n  ".join(problems)) from None
+        raise ConfigError(f"anomaly rules file {path}:{validation_problems(err, 'rules.')}") from None
 
 
 # --- reports -------------------------------------------------------------------------------------

@@ -174,6 +174,25 @@ class Settings(_Strict):
         return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:12]
 
 
+def read_yaml(path: Path, what: str) -> Any:
+    """Safely load a YAML file (no Python objects); errors name ``what`` and the file."""
+    try:
+        return yaml.safe_load(Path(path).read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"{what} {path} does not exist") from None
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{what} {path} is not valid YAML: {err}") from None
+
+
+def validation_problems(err: ValidationError, prefix: str = "") -> str:
+    """pydantic's errors as one indented line per key: ``prefix.key: message (got value)``."""
+    lines = []
+    for e in err.errors():
+        got = "" if e["type"] == "missing" else f" (got {e.get('input')!r})"
+        lines.append(f"{prefix}{'.'.join(str(p) for p in e['loc'])}: {e['msg']}{got}")
+    return "\n  " + "\n  ".join(lines)
+
+
 def _deep_merge(base: dict, override: dict, where: str) -> dict:
     out = dict(base)
     for key, value in (override or {}).items():
@@ -211,12 +230,7 @@ def load_settings(
     environ = dict(os.environ if environ is None else environ)
     path = Path(config_file or environ.get("TRACKFLOW_CONFIG") or DEFAULT_CONFIG)
     profile = profile or environ.get("TRACKFLOW_PROFILE") or DEFAULT_PROFILE
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except FileNotFoundError:
-        raise ConfigError(f"config file {path} does not exist") from None
-    except yaml.YAMLError as err:
-        raise ConfigError(f"config file {path} is not valid YAML: {err}") from None
+    raw = read_yaml(path, "config file")
     if not isinstance(raw, dict) or not isinstance(raw.get("defaults"), dict):
         raise ConfigError(f"config file {path}: expected a mapping with a 'defaults' section")
     unknown_sections = set(raw) - {"defaults", "profiles"}
@@ -231,8 +245,4 @@ def load_settings(
     try:
         return Settings(profile=profile, config_file=path.resolve(), **merged)
     except ValidationError as err:
-        problems = []
-        for e in err.errors():
-            key = ".".join(str(p) for p in e["loc"])
-            problems.append(f"{key}: {e['msg']} (got {e.get('input')!r})")
-        raise ConfigError(f"config file {path}, profile {profile!r}:\n  " + "\n  ".join(problems)) from None
+        raise ConfigError(f"config file {path}, profile {profile!r}:{validation_problems(err)}") from None

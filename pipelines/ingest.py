@@ -13,7 +13,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -75,11 +74,7 @@ def write_week(settings: Settings, source_uri: str, season: int, week: int, data
         content_hash=digest.hexdigest(), schema_version=schema.SCHEMA_VERSION, notes=data.notes,
         ingested_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
     )
-    path = manifest_path(settings, season, week)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(manifest.to_json())
-    tmp.replace(path)
+    lake.write_text_atomic(manifest_path(settings, season, week), manifest.to_json())
     return manifest
 
 
