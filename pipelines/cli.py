@@ -6,7 +6,7 @@ import json
 import time
 from enum import Enum
 from pathlib import Path
-from typing import Optional
+from typing import Annotated, Optional
 
 import pyarrow as pa
 import typer
@@ -56,6 +56,11 @@ def _weeks_option(value: Optional[str]) -> Optional[list[int]]:
         return parse_weeks(value)
     except ValueError as err:
         raise typer.BadParameter(str(err), param_hint="--weeks") from None
+
+
+# the season/weeks options of every stage command
+Season = Annotated[int, typer.Option(help="Season, e.g. 2025.", min=1920, max=2100)]
+Weeks = Annotated[str, typer.Option(help="Weeks: a range '1-4', a list '1,3' or one week '2'.", callback=_weeks_option)]
 
 
 @app.command()
@@ -111,10 +116,10 @@ def simulate(
 @app.command()
 def ingest(
     ctx: typer.Context,
+    season: Season,
+    weeks: Weeks,
     source: Optional[str] = typer.Option(
         None, help="Source URI: synthetic: (the simulator) or bdb:/path/to/folder (default: ingest.source)."),
-    season: int = typer.Option(..., help="Season to ingest, e.g. 2025.", min=1920, max=2100),
-    weeks: str = typer.Option(..., help="Weeks: a range '1-4', a list '1,3' or one week '2'.", callback=_weeks_option),
     validate: bool = typer.Option(True, help="Validate each ingested week with the Great Expectations raw suite."),
 ) -> None:
     """Ingest weeks from a source into the raw lake (partitioned season=/week=, with a manifest per week)."""
@@ -160,8 +165,8 @@ def _validate(settings: Settings, season: int, week: int) -> bool:
 @app.command()
 def validate(
     ctx: typer.Context,
-    season: int = typer.Option(..., help="Season of the raw partitions to validate.", min=1920, max=2100),
-    weeks: str = typer.Option(..., help="Weeks: a range '1-4', a list '1,3' or one week '2'.", callback=_weeks_option),
+    season: Season,
+    weeks: Weeks,
 ) -> None:
     """Validate ingested raw tracking with the Great Expectations suite (reports under lake/reports/validation)."""
     settings = _settings(ctx)
@@ -173,8 +178,8 @@ def validate(
 @app.command("filter")
 def filter_(
     ctx: typer.Context,
-    season: int = typer.Option(..., help="Season of the raw partitions to filter.", min=1920, max=2100),
-    weeks: str = typer.Option(..., help="Weeks: a range '1-4', a list '1,3' or one week '2'.", callback=_weeks_option),
+    season: Season,
+    weeks: Weeks,
 ) -> None:
     """Filter anomalies out of raw tracking with Spark (rules in conf/anomaly_rules.yaml) into lake/clean."""
     from pipelines.anomaly_filter import filter_week, format_report
@@ -187,8 +192,8 @@ def filter_(
 @app.command()
 def features(
     ctx: typer.Context,
-    season: int = typer.Option(..., help="Season of the clean partitions to build features from.", min=1920, max=2100),
-    weeks: str = typer.Option(..., help="Weeks: a range '1-4', a list '1,3' or one week '2'.", callback=_weeks_option),
+    season: Season,
+    weeks: Weeks,
 ) -> None:
     """Build the passing and ghosting feature tables with Spark (lake/features/{passing,ghosting})."""
     from features.build import build_features
@@ -210,8 +215,8 @@ class FeatureModel(str, Enum):
 @app.command()
 def select(
     ctx: typer.Context,
-    season: int = typer.Option(..., help="Season of the feature partitions to select from.", min=1920, max=2100),
-    weeks: str = typer.Option(..., help="Weeks: a range '1-4', a list '1,3' or one week '2'.", callback=_weeks_option),
+    season: Season,
+    weeks: Weeks,
     model: list[FeatureModel] = typer.Option(
         [FeatureModel.passing, FeatureModel.ghosting], help="Model(s) to select features for (repeatable)."),
 ) -> None:
