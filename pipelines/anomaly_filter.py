@@ -33,7 +33,6 @@ from operator import or_
 from pathlib import Path
 from typing import Literal
 
-import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pyspark.sql import Column, DataFrame, Window, WindowSpec
 from pyspark.sql import functions as F
@@ -43,7 +42,7 @@ from pipelines.config import PROJECT_ROOT, ConfigError, Settings, read_yaml, val
 from pipelines.field import FIELD_LENGTH, FIELD_WIDTH, FPS
 from pipelines.ingest import raw_root
 from pipelines.mlflow_runs import INGEST_EXPERIMENT, start_run
-from pipelines.schema import TRACKING, file_schema
+from pipelines.schema import ANOMALIES, TRACKING, file_schema
 from pipelines.spark import get_spark
 
 RULES_PATH = PROJECT_ROOT / "conf" / "anomaly_rules.yaml"
@@ -54,21 +53,6 @@ ROW_RULES = ("duplicate_key", "nan_coordinates", "off_field", "speed", "jump", "
 RULES = (*ROW_RULES, "incomplete_frame")
 POSITION_RULES = ("nan_coordinates", "off_field", "jump")  # what a repair fixes: x and y
 ACTIONS = ("repair", "drop_track", "drop_play")  # in rising severity
-
-# One row per (key, rule that fired) with the action finally taken for that row: "drop_play" when
-# its play was removed, "drop_track" when its track was, else "repair".  nfl_id is null for the
-# ball and for a whole frame (incomplete_frame).
-ANOMALIES = pa.schema([
-    pa.field("game_id", pa.int64(), nullable=False),
-    pa.field("play_id", pa.int64(), nullable=False),
-    pa.field("nfl_id", pa.int64()),
-    pa.field("frame_id", pa.int32(), nullable=False),
-    pa.field("rule", pa.string(), nullable=False),
-    pa.field("action", pa.string(), nullable=False),
-    pa.field("season", pa.int32(), nullable=False),
-    pa.field("week", pa.int32(), nullable=False),
-])
-
 
 # --- rules ---------------------------------------------------------------------------------------
 
@@ -357,6 +341,9 @@ def _row_rules(df: DataFrame, rules: Rules, track: WindowSpec) -> DataFrame:
         # A displaced frame jumps in and back out (a spike); the frame after it jumps in only
         # because of it, so a jump in right after a spike is not a jump of its own.
         "r_jump": player & v_in & (v_out | ~prev_in),
+        # Only a spike is a one-frame glitch to repair; a jump in without the jump back is a shift
+        # of the track from there on (repairing its first frame would move a good one).
+        "_spike": player & v_in & v_out,
         "r_time_order": _true((frame > F.col("_pf")) & (F.col("time") <= lag("time"))),
         "_gap": _true(frame - F.col("_pf") > 1),
     })
@@ -375,7 +362,8 @@ def _row_actions(df: DataFrame, rules: Rules, track: WindowSpec) -> DataFrame:
     bridge = F.hypot(F.col("_nx") - F.col("_px"), F.col("_ny") - F.col("_py")) * FPS / 2
     isolated = _true(F.col("nfl_id").isNotNull() & (frame - F.col("_pf") == 1) & (F.col("_nf") - frame == 1)
                      & ~F.col("_prev_any") & ~F.col("_next_any") & (bridge <= rules.jump.max_speed))
-    repairable = (~fired["duplicate_key"] | ~F.col("_conflict")) & (~position | isolated)
+    repairable = ((~fired["duplicate_key"] | ~F.col("_conflict")) & (~position | isolated)
+                  & (~fired["jump"] | F.col("_spike")))
 
     def fired_with(policy):
         return reduce(or_, [fired[r] for r in ROW_RULES if getattr(rules, r).policy == policy], F.lit(False))

@@ -133,6 +133,24 @@ TRUTH_ANOMALIES = pa.schema(
     ]
 )
 
+# lake/clean/anomalies (pipelines/anomaly_filter.py): one row per (key, rule that fired) with the
+# action finally taken for that row: "drop_play" when its play was removed, "drop_track" when its
+# track was, else "repair".  nfl_id is null for the ball and for a whole frame (incomplete_frame).
+# lake/clean/tracking has the TRACKING schema.  The feature tables (features/build.py) carry the
+# schema of the Spark job that writes them: their candidate columns grow with the feature code.
+ANOMALIES = pa.schema(
+    [
+        pa.field("game_id", pa.int64(), nullable=False),
+        pa.field("play_id", pa.int64(), nullable=False),
+        pa.field("nfl_id", pa.int64()),
+        pa.field("frame_id", pa.int32(), nullable=False),
+        pa.field("rule", pa.string(), nullable=False),
+        pa.field("action", pa.string(), nullable=False),
+        pa.field("season", pa.int32(), nullable=False),
+        pa.field("week", pa.int32(), nullable=False),
+    ]
+)
+
 TABLES: dict[str, pa.Schema] = {
     "tracking": TRACKING,
     "plays": PLAYS,

@@ -259,6 +259,9 @@ EDITS = {
     "nan_once": (lambda p, n: _set(p, n, [F], x=np.nan, y=np.nan), True, {"nan_coordinates"}),
     "nan_twice": (lambda p, n: _set(p, n, [F, F + 1], x=np.nan, y=np.nan), False, {"nan_coordinates"}),
     "teleport": (lambda p, n: _set(p, n, [F], x=lambda x: x + 3.0), True, {"jump"}),
+    # a jump without the jump back is no one-frame glitch: repairing frame F would move a good frame
+    "two_frame_shift": (lambda p, n: _set(p, n, [F, F + 1], x=lambda x: x + 3.0), False, {"jump"}),
+    "shift": (lambda p, n: _set(p, n, range(F, 999), x=lambda x: x + 3.0), False, {"jump"}),
     "exact_copy": (lambda p, n: _copy_row(p, n), True, {"duplicate_key"}),
     "conflicting_copy": (lambda p, n: _copy_row(p, n, o=lambda d: d["o"] + 1.0), False, {"duplicate_key"}),
     "clock_stalls": (lambda p, n: _set(p, n, [F], time=lambda t: t - pd.Timedelta(milliseconds=100)),
