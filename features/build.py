@@ -140,20 +140,41 @@ def _relation(ref: str) -> dict[str, Column]:
     return {f"d_{ref}": d, f"cl_{ref}": F.try_divide(closing, d)}
 
 
-def frames(tracking: DataFrame, ctx: DataFrame, players: DataFrame) -> DataFrame:
-    """Tracking left→right with kinematics, side, position, slot and relations to the QB, target, ball, opponent.
+def slots(tracking: DataFrame, ctx: DataFrame, positions: DataFrame) -> DataFrame:
+    """``(game_id, play_id, nfl_id, slot, is_qb)`` of the players on the field at the snap.
 
-    One shuffle: rows are hash-partitioned by play, which satisfies every window below (per player,
-    per frame), so the windows only sort.  The references and the nearest opponent come from
-    windows over the frame (the 11×11 offense–defense pairs of a frame, compared in arrays).
+    The ordering rule is the module docstring's.  Only the snap rows (22 a play) are ranked, and the
+    result is joined back by broadcast: the full tracking is never sorted for it.
     """
     side = (F.when(F.col("club") == F.col("possession_team"), "O")
             .when(F.col("club") == F.col("defensive_team"), "D").otherwise("B"))
-    pos = players.select("nfl_id", "position").dropDuplicates(["nfl_id"])
+    snap = (tracking.filter(F.col("nfl_id").isNotNull())
+            .join(F.broadcast(ctx.select(*PLAY_KEYS, "possession_team", "defensive_team", "snap_frame")), PLAY_KEYS)
+            .filter(F.col("frame_id") == F.col("snap_frame")))
+    snap = to_left_to_right(snap, angles=()).join(F.broadcast(positions), "nfl_id", "left").withColumn("side", side)
+    qb_first = F.when((F.col("side") == "O") & (F.col("position") == "QB"), 0).otherwise(1)
+    rank = Window.partitionBy(*PLAY_KEYS).orderBy(F.col("side").desc(), qb_first, "y", "x")  # "O" before "D"
+    slot = F.row_number().over(rank) - 1
+    return snap.select(*PLAY_KEYS, "nfl_id", slot.alias("slot"), "position").select(
+        *PLAY_KEYS, "nfl_id", "slot", ((F.col("slot") == 0) & (F.col("position") == "QB")).alias("is_qb"))
+
+
+def frames(tracking: DataFrame, ctx: DataFrame, players: DataFrame) -> DataFrame:
+    """Tracking left→right with kinematics, side, position, slot and relations to the QB, target, ball, opponent.
+
+    One shuffle (rows hash-partitioned by play, which satisfies every window below) and two sorts:
+    by track and frame for the kinematics, by frame for the references and the nearest opponent.
+    Windows over a frame compute their aggregate once per frame; the per-play lookups (context,
+    positions, slots) are broadcast joins.
+    """
+    side = (F.when(F.col("club") == F.col("possession_team"), "O")
+            .when(F.col("club") == F.col("defensive_team"), "D").otherwise("B"))
+    positions = players.select("nfl_id", "position").dropDuplicates(["nfl_id"])
     fr = (to_left_to_right(tracking)
           .join(F.broadcast(ctx.select(*PLAY_KEYS, "possession_team", "defensive_team", "target_nfl_id",
                                        "snap_frame")), PLAY_KEYS)
-          .join(F.broadcast(pos), "nfl_id", "left")
+          .join(F.broadcast(positions), "nfl_id", "left")
+          .join(F.broadcast(slots(tracking, ctx, positions)), [*PLAY_KEYS, "nfl_id"], "left")
           .withColumn("side", side)
           .repartition(*PLAY_KEYS))
 
@@ -170,28 +191,21 @@ def frames(tracking: DataFrame, ctx: DataFrame, players: DataFrame) -> DataFrame
         "ay": F.coalesce((F.col("vy") - F.lag("vy").over(w)) / dt, F.lit(0.0)),
     })
 
-    # slots: each frame's ranking by the rule of the module docstring, taken at the snap
-    rank = Window.partitionBy(*FRAME_KEYS).orderBy(
-        F.col("side").desc(),  # "O", "D", then the ball "B"
-        F.when((F.col("side") == "O") & (F.col("position") == "QB"), 0).otherwise(1), "y", "x")
-    fr = fr.withColumn("rank", F.row_number().over(rank) - 1)
-    at_snap = (F.col("frame_id") == F.col("snap_frame")) & ~ball
-    fr = fr.withColumn("slot", F.max(F.when(at_snap, F.col("rank"))).over(Window.partitionBy(*PLAY_KEYS, "nfl_id")))
-
-    in_frame = Window.partitionBy(*FRAME_KEYS)
-    refs = {"qb": (F.col("slot") == 0) & (F.col("position") == "QB"),
-            "target": F.col("nfl_id") == F.col("target_nfl_id"), "ball": ball}
-    fr = fr.withColumns({f"{r}_{c}": F.max(F.when(cond, F.col(c))).over(in_frame)
-                         for r, cond in refs.items() for c in ("x", "y", "vx", "vy")})
-    people = F.collect_list(F.when(~ball, F.struct("side", "x", "y", "vx", "vy"))).over(in_frame)
-    # array_min compares structs field by field: the distance first
-    nearest = F.array_min(F.transform(
-        F.filter(people, lambda o: o["side"] != F.col("side")),
-        lambda o: F.struct(F.hypot(o["x"] - F.col("x"), o["y"] - F.col("y")).alias("d"),
-                           o["x"].alias("opp_x"), o["y"].alias("opp_y"), o["vx"].alias("opp_vx"),
-                           o["vy"].alias("opp_vy"))))
-    fr = fr.withColumn("opp", F.when(~ball, nearest)).select("*", "opp.opp_x", "opp.opp_y", "opp.opp_vx",
-                                                             "opp.opp_vy").drop("opp", "rank")
+    # The references: the one row of the frame that is the QB, the target, the ball (max of a struct
+    # that is null on every other row).  The nearest opponent: distances to the other side's list.
+    # (ordered by nfl_id so that the lists, and the first of equally near opponents, never depend on
+    # how Spark read the rows)
+    in_frame = (Window.partitionBy(*FRAME_KEYS).orderBy("nfl_id")
+                .rowsBetween(Window.unboundedPreceding, Window.unboundedFollowing))
+    point = F.struct("x", "y", "vx", "vy")
+    refs = {"qb": F.col("is_qb"), "target": F.col("nfl_id") == F.col("target_nfl_id"), "ball": ball}
+    fr = fr.withColumns({f"_{r}": F.max(F.when(cond, point)).over(in_frame) for r, cond in refs.items()})
+    fr = fr.withColumns({f"_{s}": F.collect_list(F.when(F.col("side") == s, point)).over(in_frame) for s in "OD"})
+    others = F.when(F.col("side") == "O", F.col("_D")).when(F.col("side") == "D", F.col("_O"))
+    dist = F.transform(others, lambda o: F.hypot(o["x"] - F.col("x"), o["y"] - F.col("y")))
+    fr = fr.withColumn("_opp", F.element_at(others, F.array_position(dist, F.array_min(dist)).cast("int")))
+    fr = fr.select("*", *[F.col(f"_{r}.{c}").alias(f"{r}_{c}") for r in ("qb", "target", "ball", "opp")
+                          for c in ("x", "y", "vx", "vy")]).drop("_qb", "_target", "_ball", "_opp", "_O", "_D")
     rel = {}
     for r in ("qb", "target", "ball", "opp"):
         rel |= _relation(r)
@@ -220,7 +234,7 @@ def play_features(fr: DataFrame, ctx: DataFrame, cfg: FeaturesConfig) -> DataFra
     rel = ctx.filter(F.col("released") & F.col("release_frame").isNotNull())
     f = fr.join(rel.select(*PLAY_KEYS, "los_x", "yards_to_go", "release_frame", "arrival_frame"), PLAY_KEYS)
     O, D = F.col("side") == "O", F.col("side") == "D"
-    qb, tgt = (F.col("slot") == 0) & (F.col("position") == "QB"), F.col("nfl_id") == F.col("target_nfl_id")
+    qb, tgt = F.col("is_qb"), F.col("nfl_id") == F.col("target_nfl_id")
     elig = O & F.col("position").isin(*cfg.eligible_receivers)
     frame = F.col("frame_id")
     at_snap, at_rel = frame == F.col("snap_frame"), frame == F.col("release_frame")
@@ -284,14 +298,25 @@ def passing_table(fr: DataFrame, feats: DataFrame, cfg: FeaturesConfig) -> DataF
            .filter((F.col("t") >= 0) & (F.col("frame_id") <= F.col("release_frame")) & (F.col("slot") < N_PLAYERS))
            .select(*PLAY_KEYS, (F.col("t") * N_PLAYERS + F.col("slot")).alias("cell"),
                    F.array(*[F.coalesce(F.col(c), F.lit(0.0)).cast("float") for c in SEQ_FEATURES]).alias("v"))
-           .groupBy(*PLAY_KEYS).agg(F.map_from_entries(F.collect_list(F.struct("cell", "v"))).alias("m")))
-    zeros = F.array_repeat(F.lit(0.0).cast("float"), len(SEQ_FEATURES))
-    tensor = F.flatten(F.transform(F.sequence(F.lit(0), F.lit(T_ * N_PLAYERS - 1)),
-                                   lambda i: F.coalesce(F.element_at(F.col("m"), i), zeros)))
+           .groupBy(*PLAY_KEYS).agg(F.array_sort(F.collect_list(F.struct("cell", "v"))).alias("cells")))
     seq_len = F.col("release_frame") - start + 1
+    width, n = T_ * N_PLAYERS, seq_len * N_PLAYERS  # cells in the tensor; valid cells
+    zero = F.lit(0.0).cast("float")
+    zeros = F.array_repeat(zero, len(SEQ_FEATURES))
+    # The common case, every valid cell present once: the sorted cells are the tensor, then padding.
+    cells = F.col("cells")
+    complete = ((F.size(cells) == n) & (cells[0]["cell"] == 0) & (F.element_at(cells, -1)["cell"] == n - 1)
+                & (F.size(F.array_distinct(F.transform(cells, lambda c: c["cell"]))) == n))
+    dense = F.concat(F.flatten(F.transform(cells, lambda c: c["v"])),
+                     F.array_repeat(zero, ((width - n) * len(SEQ_FEATURES)).cast("int")))
+    # Otherwise (a player without a slot, a frame missing a player) a lookup per cell, zeros where absent.
+    lookup = F.map_from_entries(cells)
+    sparse = F.flatten(F.transform(F.sequence(F.lit(0), F.lit(width - 1)),
+                                   lambda i: F.coalesce(F.element_at(lookup, i), zeros)))
+    tensor = F.when(cells.isNull(), F.array_repeat(zero, width * len(SEQ_FEATURES))).when(complete, dense).otherwise(sparse)
     return (feats.join(seq, PLAY_KEYS, "left")
             .withColumns({"seq_len": seq_len.cast("int"), "tensor": tensor})
-            .drop("m", "arrival_frame", "last_frame"))
+            .drop("cells", "arrival_frame", "last_frame"))
 
 
 def ghosting_table(fr: DataFrame, feats: DataFrame, cfg: FeaturesConfig) -> DataFrame:
@@ -350,6 +375,12 @@ def _write_partition(df: DataFrame, table_root: Path, season: int, week: int, ke
     return lake.partition_dir(table_root, season, week)
 
 
+# frames() columns no table reads: dropped before the frames are cached (the cache is the big cost)
+_UNUSED_FRAME_COLUMNS = ("time", "club", "jersey_number", "play_direction", "dis", "event", "possession_team",
+                         "defensive_team", "qb_x", "qb_y", "qb_vx", "qb_vy", "target_vx", "target_vy", "ball_x",
+                         "ball_vx", "ball_vy", "opp_x", "opp_y", "opp_vx", "opp_vy")
+
+
 def build_features(settings: Settings, season: int, week: int, tracking_root: Path | None = None,
                    config: FeaturesConfig | None = None) -> dict:
     """Build and write the passing and ghosting partitions of one week; returns row counts and paths.
@@ -365,7 +396,7 @@ def build_features(settings: Settings, season: int, week: int, tracking_root: Pa
     players = _read(spark, raw / "players", season, week)
 
     ctx = play_context(plays, tracking, cfg).cache()
-    fr = frames(tracking, ctx, players).persist()
+    fr = frames(tracking, ctx, players).drop(*_UNUSED_FRAME_COLUMNS).persist()
     feats = play_features(fr, ctx, cfg).cache()
     try:
         out_root = settings.paths.lake / "features"

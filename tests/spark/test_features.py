@@ -192,6 +192,35 @@ def test_long_play_keeps_the_frames_nearest_the_release(week):
     np.testing.assert_array_equal(tensor[0, 2, :, 1], np.arange(22))
 
 
+def test_missing_cells_are_zeros_and_do_not_shift_the_others(week):
+    """Play 1 is complete; play 2 lacks slot 21 and, at frame 18, slot 5; play 3 has no rows at all."""
+    from pyspark.sql import functions as F
+
+    spark = get_spark(week["settings"])
+    cfg = load_features_config().model_copy(update={"max_frames": 5})
+    fr = (spark.range(1, 3).withColumnRenamed("id", "play_id")
+          .crossJoin(spark.range(1, 31).withColumnRenamed("id", "frame_id"))
+          .crossJoin(spark.range(22).withColumnRenamed("id", "slot"))
+          .filter(~((F.col("play_id") == 2) & ((F.col("slot") == 21) | ((F.col("slot") == 5) & (F.col("frame_id") == 18)))))
+          .select(F.lit(1).cast("long").alias("game_id"), "play_id",
+                  F.col("slot").cast("int"), F.col("frame_id").cast("int"), F.lit(3).alias("snap_frame"),
+                  F.col("frame_id").cast("double").alias("x"), (F.col("slot") + 1).cast("double").alias("y"),
+                  *[F.lit(0.0).alias(c) for c in ("vx", "vy", "ax", "ay", "dir", "o")]))
+    feats = spark.createDataFrame([(1, p, 3, 20, 25, 30) for p in (1, 2, 3)],
+                                  "game_id long, play_id long, snap_frame int, release_frame int, arrival_frame int, "
+                                  "last_frame int")
+    table = passing_table(fr, feats, cfg).toArrow().sort_by("play_id")
+    tensor, lengths, _ = load_passing(table)
+    assert tensor.shape == (3, 5, 22, 8) and list(lengths) == [5, 5, 5]
+    expected_x = np.broadcast_to(np.arange(16, 21, dtype=np.float32)[:, None], (5, 22)).copy()
+    np.testing.assert_array_equal(tensor[0, :, :, 0], expected_x)
+    expected_x[:, 21] = 0
+    expected_x[2, 5] = 0  # frame 18 is step 2 of 16…20
+    np.testing.assert_array_equal(tensor[1, :, :, 0], expected_x)
+    np.testing.assert_array_equal(tensor[1, 1, :21, 1], np.arange(1, 22))  # the other slots keep their place
+    assert not tensor[2].any()
+
+
 def test_features_config_errors_name_key_and_file(tmp_path):
     bad = tmp_path / "features.yaml"
     bad.write_text(Path(load_features_config.__defaults__[0]).read_text() + "max_frame: 3\n")
