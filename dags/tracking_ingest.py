@@ -1,8 +1,8 @@
 """
 ### tracking_ingest
 
-Weekly during the season: pull a week of tracking data from a source into the raw lake and
-validate it with Great Expectations.
+Weekly during the season: pull a week of tracking data from a source into the raw lake, validate
+it with Great Expectations, filter its anomalies and build its feature tables (Spark).
 
 **Schedule.** Tuesdays 06:00 UTC from September through January. Each run's data interval is the
 week that just ended (Tuesday to Monday); `pipelines.nfl_calendar.season_week_of` maps its start to
@@ -15,8 +15,11 @@ the (season, week) ingested — the one documented rule.
 **Params.** `source` (`synthetic:` or `bdb:/folder`; default from `conf/trackflow.yaml`), `season`,
 `weeks` (`"3"`, `"1-4"`, `"1,3"`), `profile` (config profile; default from the environment).
 
-Flow: plan the weeks → ingest each week → validate each week (publishes the raw tracking Asset).
-All logic lives in `pipelines/`; this file only wires it.
+Flow, per week: plan → ingest → validate (Asset `lake/raw/tracking`) → filter anomalies (Asset
+`lake/clean/tracking`) → build features (Assets `lake/features/passing`, `lake/features/ghosting`).
+The Spark stages are plain tasks with a local Spark session (`pipelines.spark.get_spark`), one at a
+time across all runs of this DAG (`max_active_tis_per_dag=1`): each holds a JVM of
+`spark.driver_memory`. All logic lives in `pipelines/` and `features/`; this file only wires it.
 """
 
 from __future__ import annotations
@@ -26,6 +29,9 @@ import datetime as dt
 from airflow.sdk import Asset, CronDataIntervalTimetable, Param, dag, get_current_context, task
 
 RAW_TRACKING = Asset("trackflow://lake/raw/tracking")
+CLEAN_TRACKING = Asset("trackflow://lake/clean/tracking")
+PASSING_FEATURES = Asset("trackflow://lake/features/passing")
+GHOSTING_FEATURES = Asset("trackflow://lake/features/ghosting")
 WEEKS_PATTERN = r"^\s*\d{1,2}(\s*-\s*\d{1,2})?(\s*,\s*\d{1,2}(\s*-\s*\d{1,2})?)*\s*$"
 
 
@@ -74,12 +80,29 @@ def tracking_ingest():
         return {**item, "content_hash": manifest.content_hash, "rows": manifest.row_counts["tracking"]}
 
     @task(outlets=[RAW_TRACKING])
-    def validate(item: dict) -> str:
+    def validate(item: dict) -> dict:
         from pipelines.validate import validate_week
 
-        return str(validate_week(_settings(), item["season"], item["week"]).json_path)
+        validate_week(_settings(), item["season"], item["week"])
+        return item
 
-    validate.expand(item=ingest.expand(item=plan()))
+    @task(outlets=[CLEAN_TRACKING], max_active_tis_per_dag=1)
+    def filter_anomalies(item: dict) -> dict:
+        from pipelines.anomaly_filter import filter_week
+
+        report = filter_week(_settings(), item["season"], item["week"])
+        return {**item, "plays_kept": report.plays_out, "plays_dropped": report.plays_dropped}
+
+    @task(outlets=[PASSING_FEATURES, GHOSTING_FEATURES], max_active_tis_per_dag=1)
+    def build_features(item: dict) -> dict:
+        from features.build import build_features
+
+        tables = build_features(_settings(), item["season"], item["week"])
+        return {**item, **{f"{name}_rows": t["rows"] for name, t in tables.items()}}
+
+    weeks = plan()
+    raw = validate.expand(item=ingest.expand(item=weeks))
+    build_features.expand(item=filter_anomalies.expand(item=raw))
 
 
 tracking_ingest()

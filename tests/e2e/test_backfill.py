@@ -1,4 +1,4 @@
-"""`airflow backfill create` over a date range re-ingests exactly those weeks, run by a real scheduler."""
+"""`airflow backfill create` over a date range re-runs exactly those weeks (ingest to features), run by a real scheduler."""
 
 from __future__ import annotations
 
@@ -46,15 +46,26 @@ def test_backfill_creates_one_run_per_week_and_ingests_exactly_those(tmp_path):
     server = subprocess.Popen([TRACKFLOW, "airflow", "standalone"], env=env, stdout=log, stderr=subprocess.STDOUT,
                               start_new_session=True)
     settings = load_settings("test", environ={"TRACKFLOW__PATHS__HOME": str(tmp_path)})
-    reports = settings.paths.lake / "reports" / "validation" / "raw_tracking" / "season=2025"
-    try:
-        deadline = time.time() + 400
-        while time.time() < deadline and not all((reports / f"week={w}.json").exists() for w in (2, 3)):
-            assert server.poll() is None, (tmp_path / "standalone.log").read_text()[-3000:]
-            time.sleep(3)
-        time.sleep(3)  # let the runs be marked finished
+    # the last stage of a run writes the ghosting features of its week
+    ghosting = settings.paths.lake / "features" / "ghosting" / "season=2025"
+    runs: list[dict] = []
+
+    def finished() -> bool:
+        nonlocal runs
         listing = airflow("dags", "list-runs", "tracking_ingest", "--output", "json")
         runs = json.loads(next(line for line in listing.splitlines() if line.startswith("[")))  # skip log lines
+        return sum(r["run_id"].startswith("backfill__") and r["state"] in ("success", "failed") for r in runs) == 2
+
+    try:
+        deadline, last_listing = time.time() + 600, time.time()
+        while time.time() < deadline:
+            assert server.poll() is None, (tmp_path / "standalone.log").read_text()[-3000:]
+            done = all((ghosting / f"week={w}").is_dir() for w in (2, 3))
+            if done or time.time() - last_listing > 30:  # now and then: a failed run ends the wait too
+                last_listing = time.time()
+                if finished():
+                    break
+            time.sleep(3)
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         try:
@@ -67,3 +78,4 @@ def test_backfill_creates_one_run_per_week_and_ingests_exactly_those(tmp_path):
     ingested_2025 = sorted(int(p.name.split("=")[1].split(".")[0])
                            for p in manifest_path(settings, 2025, 1).parent.glob("week=*.json"))
     assert ingested_2025 == [2, 3]
+    assert sorted(p.name for p in ghosting.glob("week=*")) == ["week=2", "week=3"]

@@ -42,14 +42,20 @@ def test_dag_imports_without_errors_and_wires_the_stages(home):
         assert bag.import_errors == {{}}, bag.import_errors
         dag = bag.dags["tracking_ingest"]
         print(sorted(t.task_id for t in dag.tasks), sorted(dag.params.keys()), type(dag.timetable).__name__)
-        print(dag.task_dict["ingest"].retries, [a.uri for a in dag.task_dict["validate"].outlets])
+        print(dag.task_dict["ingest"].retries, [[a.uri for a in dag.task_dict[t].outlets]
+                                                for t in ("validate", "filter_anomalies", "build_features")])
+        print([sorted(dag.task_dict[t].upstream_task_ids) for t in ("filter_anomalies", "build_features")],
+              [dag.task_dict[t].max_active_tis_per_dag for t in ("filter_anomalies", "build_features")])
     """)
     env = {**_env(home), "AIRFLOW_HOME": str(home / ".airflow"), "AIRFLOW__CORE__LOAD_EXAMPLES": "False"}
     out = subprocess.run([sys.executable, "-"], input=script, env=env, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-3000:]
-    tasks, rest = out.stdout.strip().splitlines()[-2:]
-    assert tasks == "['ingest', 'plan', 'validate'] ['profile', 'season', 'source', 'weeks'] CronDataIntervalTimetable"
-    assert rest == "2 ['trackflow://lake/raw/tracking']"
+    tasks, outlets, wiring = out.stdout.strip().splitlines()[-3:]
+    assert tasks == ("['build_features', 'filter_anomalies', 'ingest', 'plan', 'validate'] "
+                     "['profile', 'season', 'source', 'weeks'] CronDataIntervalTimetable")
+    assert outlets == ("2 [['trackflow://lake/raw/tracking'], ['trackflow://lake/clean/tracking'], "
+                       "['trackflow://lake/features/passing', 'trackflow://lake/features/ghosting']]")
+    assert wiring == "[['validate'], ['filter_anomalies']] [1, 1]"
 
 
 def test_two_scheduled_runs_ingest_exactly_their_weeks(home):
@@ -60,6 +66,12 @@ def test_two_scheduled_runs_ingest_exactly_their_weeks(home):
     settings = load_settings("test", environ={"TRACKFLOW__PATHS__HOME": str(home)})
     parts = sorted(str(p.relative_to(raw_root(settings))) for p in raw_root(settings).glob("tracking/season=*/week=*"))
     assert parts == ["tracking/season=2025/week=1", "tracking/season=2025/week=2"]
+    # the Spark stages ran after validation: clean tracking, the anomaly report and both feature tables
+    lake_root = settings.paths.lake
+    for table in ("clean/tracking", "clean/anomalies", "features/passing", "features/ghosting"):
+        weeks = sorted(p.name for p in (lake_root / table / "season=2025").glob("week=*"))
+        assert weeks == ["week=1", "week=2"], table
+    assert (lake_root / "reports" / "anomalies" / "season=2025" / "week=2.json").is_file()
     assert manifest_path(settings, 2025, 2).is_file()
     reports = settings.paths.lake / "reports" / "validation" / "raw_tracking" / "season=2025"
     assert sorted(p.name for p in reports.glob("*.json")) == ["week=1.json", "week=2.json"]
