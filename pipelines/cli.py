@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from contextlib import contextmanager
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
@@ -175,6 +176,18 @@ def validate(
         raise typer.Exit(1)
 
 
+@contextmanager
+def _stage_errors(command: str):
+    """A stage's expected failures (missing input, bad config, a failed data check) as one line and exit 1."""
+    from pipelines.validate import ValidationError
+
+    try:
+        yield
+    except (FileNotFoundError, ConfigError, ValidationError) as err:
+        typer.echo(f"trackflow {command}: {err}", err=True)
+        raise typer.Exit(1) from None
+
+
 @app.command("filter")
 def filter_(
     ctx: typer.Context,
@@ -186,7 +199,8 @@ def filter_(
 
     settings = _settings(ctx)
     for week in weeks:
-        typer.echo(format_report(filter_week(settings, season, week)))
+        with _stage_errors("filter"):
+            typer.echo(format_report(filter_week(settings, season, week)))
 
 
 @app.command()
@@ -201,10 +215,22 @@ def features(
     settings = _settings(ctx)
     for week in weeks:
         started = time.perf_counter()
-        out = build_features(settings, season, week)
+        with _stage_errors("features"):
+            out = build_features(settings, season, week)
         typer.echo(f"season {season} week {week}: passing {out['passing']['rows']:,} rows, ghosting "
                    f"{out['ghosting']['rows']:,} rows ({time.perf_counter() - started:.1f} s) → "
                    f"{settings.paths.lake / 'features'}")
+
+
+@app.command()
+def prepare(
+    ctx: typer.Context,
+    season: Season,
+    weeks: Weeks,
+) -> None:
+    """Filter anomalies, then build both feature tables: what tracking_ingest runs after validation, in one command."""
+    filter_(ctx, season, weeks)
+    features(ctx, season, weeks)
 
 
 class FeatureModel(str, Enum):
