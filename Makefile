@@ -10,7 +10,7 @@ PROFILE ?= demo
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help run test bench lock java clean
+.PHONY: help run test bench bench-etl lock java clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -36,6 +36,9 @@ test: java $(STAMP)  ## run the test suite
 
 bench: $(STAMP)  ## benchmarks: simulate a full season (272 games), print plays/s and peak memory
 	$(BIN)/python bench/simulate_season.py
+
+bench-etl: $(STAMP) java  ## benchmarks: CPU s per play of the anomaly filter + features (4 and 8 weeks), pandas reference
+	$(BIN)/python bench/etl --weeks 4
 
 lock:  ## re-resolve requirements.in into requirements.lock in a scratch venv
 	rm -rf .lockenv && $(PYTHON) -m venv .lockenv
