@@ -1,0 +1,315 @@
+"""Training the passing model: data from the passing feature table, a split by game, and one fit
+loop shared by the SBP network and its Gaussian twin (same encoder, another head).
+
+    data = load_passing_data(settings, season, weeks)      # tensor, lengths, static features, yards
+    split = split_by_game(data.game_id, cfg.split, cfg.seed)
+    net, history = fit(PassingNet(...), sbp_loss(cfg.sbp), data, split, cfg, device, checkpoint_dir)
+
+**Static features** are the XGBoost selection's list (``lake/features/selection/passing.json``),
+standardized with the training split's mean and standard deviation; a missing value becomes 0 (the
+training mean) — the tree baseline sees the raw values with their NaNs.
+
+**The fit loop**: AdamW, gradient clipping, early stopping on the validation NLL (the best epoch's
+weights are kept), a checkpoint after every epoch (model, optimizer, epoch, best, RNG state) from
+which an interrupted fit resumes and ends with the same weights as an uninterrupted one. On CUDA
+the forward pass runs under bf16 autocast; the loss (the distribution's math) runs in float32.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from torch import Tensor, nn
+
+from features.selection import read_selection, selection_path
+from features.sequences import load_passing
+from pipelines import lake
+from pipelines.config import PROJECT_ROOT, ConfigError, Settings, read_yaml, validation_problems
+from training.sbp import SplicedBinnedPareto, num_raw_params, sbp_from_raw
+
+DEFAULT_TRAINING_CONFIG = PROJECT_ROOT / "conf" / "training.yaml"
+TARGET = "yards_gained"
+
+
+# --- configuration ------------------------------------------------------------------------------
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SBPConfig(_Strict):
+    lower: int
+    upper: int
+    tail_alpha: float = Field(gt=0, lt=0.5)
+    xi_range: tuple[float, float]
+
+    @property
+    def bins(self) -> int:
+        return self.upper - self.lower + 1  # one bin per integer yardage
+
+
+class NetworkConfig(_Strict):
+    channels: int = Field(ge=1)
+    kernel_size: int = Field(ge=2)
+    hidden: list[int]
+    dropout: float = Field(ge=0, lt=1)
+
+
+class OptimizerConfig(_Strict):
+    lr: float = Field(gt=0)
+    weight_decay: float = Field(ge=0)
+    grad_clip: float = Field(gt=0)
+
+
+class SplitConfig(_Strict):
+    validation: float = Field(gt=0, lt=1)
+    test: float = Field(gt=0, lt=1)
+
+
+class XGBoostBaselineConfig(_Strict):
+    n_estimators: int = Field(ge=1)
+    max_depth: int = Field(ge=1)
+    learning_rate: float = Field(gt=0, le=1)
+    subsample: float = Field(gt=0, le=1)
+    early_stopping_rounds: int = Field(ge=1)
+
+
+class PassingTrainingConfig(_Strict):
+    sbp: SBPConfig
+    network: NetworkConfig
+    optimizer: OptimizerConfig
+    batch_size: int = Field(ge=1)
+    max_epochs: int = Field(ge=1)
+    patience: int = Field(ge=1)
+    split: SplitConfig
+    seed: int
+    device: str
+    xgboost: XGBoostBaselineConfig
+
+
+def load_training_config(path: str | Path = DEFAULT_TRAINING_CONFIG) -> PassingTrainingConfig:
+    """The ``passing`` section of ``conf/training.yaml``; errors name the file and the key."""
+    path = Path(path)
+    body = read_yaml(path, "training config")
+    if not isinstance(body, dict) or "passing" not in body:
+        raise ConfigError(f"training config {path}: expected a mapping with a 'passing' section")
+    try:
+        return PassingTrainingConfig(**body["passing"])
+    except ValidationError as err:
+        raise ConfigError(f"training config {path}:{validation_problems(err, 'passing.')}") from None
+
+
+# --- data ---------------------------------------------------------------------------------------
+
+@dataclass
+class PassingData:
+    seq: np.ndarray  # [n, T, 22, 8] float32
+    lengths: np.ndarray  # [n] int64
+    static_raw: np.ndarray  # [n, F] float64 with NaN: the selected features as stored
+    y: np.ndarray  # [n] float32 yards gained
+    game_id: np.ndarray  # [n]
+    context: pd.DataFrame  # every other column (keys, pass_result, …), row-aligned
+    features: list[str] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+
+def load_passing_data(settings: Settings, season: int, weeks: list[int], features: list[str] | None = None
+                      ) -> PassingData:
+    """The passing feature table of ``weeks`` with the selected static features (or ``features``)."""
+    table = lake.read_weeks(settings.paths.lake / "features" / "passing", season, weeks)
+    seq, lengths, context = load_passing(table)
+    features = features or read_selection(selection_path(settings, "passing"))
+    missing = [c for c in [*features, TARGET] if c not in context.columns]
+    if missing:
+        raise ValueError(f"passing feature table (season {season}, weeks {weeks}): no column(s) {missing}; "
+                         "rebuild the features or rerun the selection")
+    y = context[TARGET].to_numpy(dtype=np.float64)
+    if np.isnan(y).any():
+        bad = context.loc[np.isnan(y), ["game_id", "play_id"]].head(3).to_dict("records")
+        raise ValueError(f"passing feature table: column {TARGET!r} is null for {int(np.isnan(y).sum())} plays, "
+                         f"e.g. {bad}")
+    return PassingData(seq=seq, lengths=lengths, static_raw=context[features].to_numpy(dtype=np.float64),
+                       y=y.astype(np.float32), game_id=context["game_id"].to_numpy(), context=context,
+                       features=list(features))
+
+
+def split_by_game(game_id: np.ndarray, split: SplitConfig, seed: int) -> dict[str, np.ndarray]:
+    """Boolean masks ``train``/``validation``/``test``: whole games, drawn by ``seed``; each split
+    gets at least one game (so at least three games are needed)."""
+    games = np.unique(game_id)
+    if len(games) < 3:
+        raise ValueError(f"split by game needs at least 3 games, got {len(games)}: ingest more weeks")
+    order = np.random.default_rng(seed).permutation(games)
+    n_test = max(1, round(len(games) * split.test))
+    n_val = max(1, round(len(games) * split.validation))
+    if n_test + n_val >= len(games):
+        n_test, n_val = 1, 1
+    test, val = set(order[:n_test]), set(order[n_test:n_test + n_val])
+    in_test, in_val = np.isin(game_id, list(test)), np.isin(game_id, list(val))
+    return {"train": ~in_test & ~in_val, "validation": in_val, "test": in_test}
+
+
+@dataclass(frozen=True)
+class Standardizer:
+    """Feature-wise (x − mean) / std fitted on the training rows; NaN → 0 after scaling."""
+    mean: np.ndarray
+    std: np.ndarray
+
+    @classmethod
+    def fit(cls, x: np.ndarray) -> Standardizer:
+        with np.errstate(invalid="ignore"):
+            mean = np.nan_to_num(np.nanmean(x, axis=0))
+            std = np.nan_to_num(np.nanstd(x, axis=0))
+        return cls(mean=mean, std=np.where(std > 1e-9, std, 1.0))
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        return np.nan_to_num((x - self.mean) / self.std).astype(np.float32)
+
+
+# --- losses -------------------------------------------------------------------------------------
+
+def sbp_distribution(raw: Tensor, cfg: SBPConfig) -> SplicedBinnedPareto:
+    return sbp_from_raw(raw.float(), cfg.lower, cfg.upper, cfg.tail_alpha, xi_range=tuple(cfg.xi_range))
+
+
+def sbp_outputs(cfg: SBPConfig) -> int:
+    return num_raw_params(cfg.bins)
+
+
+def sbp_loss(cfg: SBPConfig) -> Callable[[Tensor, Tensor], Tensor]:
+    def loss(raw: Tensor, y: Tensor) -> Tensor:
+        return -sbp_distribution(raw, cfg).log_prob(y.float()).mean()
+    return loss
+
+
+def gaussian_distribution(raw: Tensor) -> torch.distributions.Normal:
+    raw = raw.float()
+    return torch.distributions.Normal(raw[..., 0], nn.functional.softplus(raw[..., 1]) + 1e-3)
+
+
+def gaussian_loss(raw: Tensor, y: Tensor) -> Tensor:
+    return -gaussian_distribution(raw).log_prob(y.float()).mean()
+
+
+# --- the fit loop -------------------------------------------------------------------------------
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` → CUDA when present, else CPU; ``cuda`` without a GPU is an error naming the setting."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"training device {name!r}: CUDA is not available on this machine (use auto or cpu)")
+    return device
+
+
+@dataclass
+class Tensors:
+    seq: Tensor
+    lengths: Tensor
+    static: Tensor
+    y: Tensor
+
+    @classmethod
+    def of(cls, data: PassingData, rows: np.ndarray, scale: Standardizer) -> Tensors:
+        # sequences only as long as the longest in the split: a TCN is padding-invariant
+        longest = int(data.lengths[rows].max()) if rows.any() else 1
+        return cls(torch.from_numpy(np.ascontiguousarray(data.seq[rows][:, :longest])),
+                   torch.from_numpy(data.lengths[rows]), torch.from_numpy(scale(data.static_raw[rows])),
+                   torch.from_numpy(data.y[rows]))
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+    def batches(self, size: int, order: Tensor | None = None):
+        index = order if order is not None else torch.arange(len(self))
+        for start in range(0, len(self), size):
+            i = index[start:start + size]
+            yield self.seq[i], self.lengths[i], self.static[i], self.y[i]
+
+
+def predict(net: nn.Module, data: Tensors, device: torch.device, batch_size: int = 1024) -> Tensor:
+    """The network's raw outputs for every row (float32, on the CPU)."""
+    net.eval()
+    out = []
+    with torch.no_grad(), _autocast(device):
+        for seq, lengths, static, _ in data.batches(batch_size):
+            out.append(net(seq.to(device), lengths.to(device), static.to(device)).float().cpu())
+    return torch.cat(out)
+
+
+def _autocast(device: torch.device):
+    return torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=device.type == "cuda")
+
+
+def fit(net: nn.Module, loss_fn: Callable[[Tensor, Tensor], Tensor], train: Tensors, validation: Tensors,
+        cfg: PassingTrainingConfig, device: torch.device, checkpoint: Path | None = None,
+        on_epoch: Callable[[int, dict[str, float]], None] | None = None, progress: bool = False,
+        ) -> tuple[nn.Module, list[dict[str, float]]]:
+    """Train ``net`` with early stopping on the validation loss; returns the best epoch's weights and
+    the per-epoch history.  With ``checkpoint`` (a file), resumes from it when it exists."""
+    from tqdm.auto import tqdm
+
+    torch.manual_seed(cfg.seed)
+    net.to(device)
+    opt = torch.optim.AdamW(net.parameters(), lr=cfg.optimizer.lr, weight_decay=cfg.optimizer.weight_decay)
+    state = {"epoch": 0, "best": math.inf, "best_epoch": 0, "history": [],
+             "best_weights": {k: v.detach().cpu().clone() for k, v in net.state_dict().items()}}
+    gen = torch.Generator().manual_seed(cfg.seed)
+    if checkpoint is not None and Path(checkpoint).is_file():
+        saved = torch.load(checkpoint, map_location="cpu", weights_only=False)
+        net.load_state_dict(saved["weights"])
+        opt.load_state_dict(saved["optimizer"])
+        gen.set_state(saved["generator"])
+        torch.set_rng_state(saved["torch_rng"])
+        state = saved["state"]
+    epochs = range(state["epoch"], cfg.max_epochs)
+    bar = tqdm(epochs, desc=type(net).__name__, disable=not progress, leave=False)
+    for epoch in bar:
+        if epoch - state["best_epoch"] >= cfg.patience and state["history"]:
+            break
+        net.train()
+        total, n = 0.0, 0
+        for seq, lengths, static, y in train.batches(cfg.batch_size, torch.randperm(len(train), generator=gen)):
+            seq, lengths, static, y = seq.to(device), lengths.to(device), static.to(device), y.to(device)
+            with _autocast(device):
+                raw = net(seq, lengths, static)
+            loss = loss_fn(raw, y)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            nn.utils.clip_grad_norm_(net.parameters(), cfg.optimizer.grad_clip)
+            opt.step()
+            total, n = total + float(loss.detach()) * len(y), n + len(y)
+        val_loss = float(loss_fn(predict(net, validation, device), validation.y))
+        row = {"epoch": epoch + 1, "train_nll": total / max(n, 1), "validation_nll": val_loss}
+        state["history"].append(row)
+        if val_loss < state["best"]:
+            state.update(best=val_loss, best_epoch=epoch + 1,
+                         best_weights={k: v.detach().cpu().clone() for k, v in net.state_dict().items()})
+        state["epoch"] = epoch + 1
+        bar.set_postfix(train=f"{row['train_nll']:.3f}", val=f"{val_loss:.3f}")
+        if on_epoch:
+            on_epoch(epoch + 1, row)
+        if checkpoint is not None:
+            _save(checkpoint, {"weights": net.state_dict(), "optimizer": opt.state_dict(), "state": state,
+                               "generator": gen.get_state(), "torch_rng": torch.get_rng_state()})
+    net.load_state_dict(state["best_weights"])
+    return net, state["history"]
+
+
+def _save(path: Path, body: dict) -> None:
+    """Write a checkpoint through a temporary sibling: a crash leaves the previous one."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    torch.save(body, tmp)
+    tmp.replace(path)
