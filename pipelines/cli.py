@@ -267,6 +267,32 @@ def select(
                    f"holdout {selection.holdout} → {path} (MLflow run {run_id})")
 
 
+train_app = typer.Typer(help="Train a model (the passing SBP model and its baselines).", no_args_is_help=True)
+app.add_typer(train_app, name="train")
+
+
+@train_app.command("passing")
+def train_passing_command(
+    ctx: typer.Context,
+    season: Season,
+    weeks: Weeks,
+    epochs: Optional[int] = typer.Option(None, min=1, help="Maximum epochs (default: conf/training.yaml)."),
+    device: Optional[str] = typer.Option(None, help="auto, cpu or cuda[:N] (default: conf/training.yaml)."),
+) -> None:
+    """Train the SBP passing model, its Gaussian twin and the XGBoost baseline in one MLflow run; print the test table."""
+    from training.train_passing import train_passing
+
+    settings = _settings(ctx)
+    with _stage_errors("train passing"):
+        try:
+            result = train_passing(settings, season, weeks, device=device, max_epochs=epochs, progress=True)
+        except ValueError as err:  # data or setting that cannot be used: the message names it
+            raise ConfigError(str(err)) from None
+    typer.echo(result.metrics.to_markdown(floatfmt=".4f"))
+    typer.echo(f"plays {result.split_plays}; epochs {result.epochs}; MLflow run {result.run_id}")
+    typer.echo("bars: " + ", ".join(f"{k} {'met' if v else 'NOT met'}" for k, v in result.bars.items()))
+
+
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 def airflow(ctx: typer.Context) -> None:
     """Run the airflow CLI with this project's AIRFLOW_HOME and dags/ (e.g. trackflow airflow dags test tracking_ingest 2025-09-10)."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 import mlflow
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
@@ -54,6 +55,24 @@ def test_select_writes_both_lists_and_logs_mlflow_runs(project):
     use_store(settings)
     runs = mlflow.search_runs(experiment_names=[RETRAINING_EXPERIMENT], filter_string="tags.stage = 'feature_selection'")
     assert sorted(runs["tags.model"]) == ["ghosting", "passing"]
+
+
+def test_train_passing_trains_three_models_in_one_mlflow_run(project):
+    out = project["run"]("train", "passing", *WEEK, "--epochs", "2")
+    assert out.exit_code == 0, out.output
+    assert "| sbp" in out.output and "| gaussian" in out.output and "| xgboost" in out.output
+    use_store(project["settings"])
+    runs = mlflow.search_runs(experiment_names=[RETRAINING_EXPERIMENT], filter_string="tags.stage = 'train_passing'")
+    assert len(runs) == 1
+    run = runs.iloc[0]
+    for metric in ("test.sbp.nll", "test.gaussian.nll", "test.xgboost.mae_median", "test.sbp.pit_ks",
+                   "test.sbp.quantile_error_mean", "sbp.validation_nll"):
+        assert np.isfinite(run[f"metrics.{metric}"]), metric
+    client = mlflow.MlflowClient()
+    assert len(client.get_metric_history(run["run_id"], "sbp.validation_nll")) == 2  # one per epoch
+    assert {a.path for a in client.list_artifacts(run["run_id"], "passing")} >= {
+        "passing/passing_evaluation.csv", "passing/pit_histogram.png", "passing/passing_model.pt"}
+    assert not list((project["settings"].paths.home / "checkpoints").glob("*.pt"))  # removed once finished
 
 
 def test_a_week_not_ingested_is_refused_with_the_path(project):

@@ -1,0 +1,158 @@
+"""The passing training stage: the SBP network, its Gaussian twin and the XGBoost point regressor,
+trained on the same split and evaluated on the same test plays, in one MLflow run.
+
+    result = train_passing(settings, season=2025, weeks=[1, 2, 3, 4])
+
+The run (experiment ``trackflow/preseason-retraining``; nested when a run is active) holds the
+configuration as params, every epoch's train/validation NLL per network (``sbp.*``, ``gaussian.*``),
+the test metrics (``test.<model>.<metric>``), the bars, and as artifacts the evaluation table, the
+PIT histogram and the trained weights with their standardizer and feature list.  Checkpoints live in
+``<home>/checkpoints/`` under a key of the configuration, the data and the device: an interrupted
+run resumes from them, a finished one removes them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from evaluation.passing import bars, evaluate_passing
+from features.build import load_features_config
+from pipelines import lake
+from pipelines.config import Settings
+from pipelines.mlflow_runs import RETRAINING_EXPERIMENT, start_run
+from pipelines.schema import TRUTH_PLAYS, TRUTH_QUANTILE_LEVELS
+from training.passing import (PassingTrainingConfig, Standardizer, Tensors, fit, gaussian_distribution,
+                              gaussian_loss, load_passing_data, load_training_config, predict, resolve_device,
+                              sbp_distribution, sbp_loss, sbp_outputs, split_by_game)
+from training.tcn import PassingNet
+
+
+@dataclass
+class PassingRun:
+    metrics: pd.DataFrame  # evaluation table, one row per model
+    bars: dict[str, bool]
+    split_plays: dict[str, int]
+    epochs: dict[str, int]  # epochs run per network
+    run_id: str
+
+
+def train_passing(settings: Settings, season: int, weeks: list[int], config: PassingTrainingConfig | None = None,
+                  device: str | None = None, max_epochs: int | None = None, progress: bool = False) -> PassingRun:
+    import mlflow
+
+    cfg = config or load_training_config()
+    if max_epochs is not None:
+        cfg = cfg.model_copy(update={"max_epochs": max_epochs})
+    dev = resolve_device(device or cfg.device)
+    max_frames = load_features_config().max_frames
+    data = load_passing_data(settings, season, weeks)
+    split = split_by_game(data.game_id, cfg.split, cfg.seed)
+    scale = Standardizer.fit(data.static_raw[split["train"]])
+    tensors = {name: Tensors.of(data, rows, scale) for name, rows in split.items()}
+    key = _run_key(cfg, data, dev)
+    weeks_label = f"w{weeks[0]}-{weeks[-1]}" if len(weeks) > 1 else f"w{weeks[0]}"
+    with start_run(settings, RETRAINING_EXPERIMENT, f"train passing {season} {weeks_label}",
+                   tags={"stage": "train_passing", "device": str(dev), "season": str(season),
+                         "weeks": ",".join(map(str, weeks))},
+                   nested=mlflow.active_run() is not None) as run:
+        mlflow.log_params({**_flat(cfg.model_dump(), "passing"), "features": len(data.features),
+                           **{f"plays.{k}": int(v.sum()) for k, v in split.items()}})
+        nets, epochs = {}, {}
+        for name, n_out, loss in (("sbp", sbp_outputs(cfg.sbp), sbp_loss(cfg.sbp)), ("gaussian", 2, gaussian_loss)):
+            torch.manual_seed(cfg.seed)
+            net = PassingNet(n_static=len(data.features), n_out=n_out, max_len=max_frames, **cfg.network.model_dump())
+            checkpoint = settings.paths.home / "checkpoints" / f"passing-{name}-{key}.pt"
+
+            def log_epoch(epoch, row, name=name):
+                mlflow.log_metrics({f"{name}.train_nll": row["train_nll"],
+                                    f"{name}.validation_nll": row["validation_nll"]}, step=epoch)
+
+            nets[name], history = fit(net, loss, tensors["train"], tensors["validation"], cfg, dev,
+                                      checkpoint=checkpoint, on_epoch=log_epoch, progress=progress)
+            epochs[name] = len(history)
+            checkpoint.unlink(missing_ok=True)
+        xgb_pred = _xgboost_baseline(data, split, cfg)
+        test = tensors["test"]
+        sbp = sbp_distribution(predict(nets["sbp"], test, dev), cfg.sbp)
+        gaussian = gaussian_distribution(predict(nets["gaussian"], test, dev))
+        truth = _truth_quantiles(settings, season, weeks, data.context.loc[split["test"], ["game_id", "play_id"]])
+        table, pit = evaluate_passing(sbp, gaussian, xgb_pred, test.y.numpy(), truth=truth, seed=cfg.seed)
+        met = bars(table)
+        mlflow.log_metrics({f"test.{model}.{metric}": float(v) for (model, metric), v in table.stack().items()})
+        mlflow.log_metrics({f"bar.{k}": float(v) for k, v in met.items()})
+        _log_artifacts(table, pit, nets, scale, data.features, cfg)
+        return PassingRun(metrics=table, bars=met, split_plays={k: int(v.sum()) for k, v in split.items()},
+                          epochs=epochs, run_id=run.info.run_id)
+
+
+def _xgboost_baseline(data, split, cfg: PassingTrainingConfig) -> np.ndarray:
+    """XGBoost point regression of the yards on the same static features (NaN kept); test predictions."""
+    from xgboost import XGBRegressor
+
+    x = cfg.xgboost
+    model = XGBRegressor(n_estimators=x.n_estimators, max_depth=x.max_depth, learning_rate=x.learning_rate,
+                         subsample=x.subsample, early_stopping_rounds=x.early_stopping_rounds,
+                         objective="reg:absoluteerror", tree_method="hist", random_state=cfg.seed, n_jobs=0)
+    model.fit(data.static_raw[split["train"]], data.y[split["train"]],
+              eval_set=[(data.static_raw[split["validation"]], data.y[split["validation"]])], verbose=False)
+    return model.predict(data.static_raw[split["test"]])
+
+
+def _truth_quantiles(settings: Settings, season: int, weeks: list[int], keys: pd.DataFrame
+                     ) -> dict[float, np.ndarray] | None:
+    """The simulator's true yards quantiles of the given plays, in their order (None for real data)."""
+    root = settings.paths.lake / "truth" / "plays"
+    if not all(lake.partition_dir(root, season, w).is_dir() for w in weeks):
+        return None
+    truth = lake.read_table(root, TRUTH_PLAYS).to_pandas()
+    columns = {q: f"yards_q{int(round(q * 100)):02d}" for q in TRUTH_QUANTILE_LEVELS}
+    joined = keys.merge(truth[["game_id", "play_id", *columns.values()]], on=["game_id", "play_id"], how="left")
+    if joined[list(columns.values())].isna().any().any():
+        return None
+    return {q: joined[c].to_numpy(dtype=np.float64) for q, c in columns.items()}
+
+
+def _log_artifacts(table, pit, nets, scale, features, cfg) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import mlflow
+
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp)
+        table.to_csv(out / "passing_evaluation.csv")
+        (out / "passing_evaluation.md").write_text(table.to_markdown(floatfmt=".4f") + "\n")
+        fig, ax = plt.subplots(figsize=(5, 3))
+        ax.hist(pit, bins=20, range=(0, 1), color="tab:blue")
+        ax.axhline(len(pit) / 20, color="k", lw=1, ls="--")
+        ax.set(xlabel="randomized PIT", ylabel="plays", title="SBP calibration (test plays)")
+        fig.tight_layout()
+        fig.savefig(out / "pit_histogram.png", dpi=100)
+        plt.close(fig)
+        torch.save({"weights": {k: n.state_dict() for k, n in nets.items()}, "mean": scale.mean, "std": scale.std,
+                    "features": features, "config": cfg.model_dump()}, out / "passing_model.pt")
+        mlflow.log_artifacts(str(out), artifact_path="passing")
+
+
+def _run_key(cfg: PassingTrainingConfig, data, device: torch.device) -> str:
+    h = hashlib.sha256(json.dumps(cfg.model_dump(), sort_keys=True).encode())
+    for array in (data.y, data.lengths, data.static_raw):
+        h.update(np.ascontiguousarray(array).tobytes())
+    h.update(str(device).encode())
+    return h.hexdigest()[:12]
+
+
+def _flat(body: dict, prefix: str) -> dict[str, object]:
+    out = {}
+    for k, v in body.items():
+        out |= _flat(v, f"{prefix}.{k}") if isinstance(v, dict) else {f"{prefix}.{k}": v}
+    return out
