@@ -28,10 +28,10 @@ from pipelines.anomaly_filter import (
 )
 from pipelines.config import ConfigError, load_settings
 from pipelines.field import ANOMALOUS_SPEED, FIELD_WIDTH
-from pipelines.ingest import ingest, raw_root
+from pipelines.ingest import raw_root
 from pipelines.schema import ANOMALY_KINDS
 from pipelines.sources.simulator import simulate_week
-from pipelines.spark import get_spark
+from tests.spark.lakes import ingested
 from pipelines.validate import ValidationError
 
 SEASON, WEEKS = 2025, (1, 2)
@@ -47,17 +47,7 @@ def _env(home: Path, rate: str) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def settings(tmp_path_factory):
-    settings = load_settings("test", environ=_env(tmp_path_factory.mktemp("filter"), "0.3"))
-    ingest(settings, "synthetic:", SEASON, list(WEEKS))
-    return settings
-
-
-@pytest.fixture(scope="module")
-def spark(settings):
-    """One local Spark session for the module: filter_week gets it from get_spark."""
-    session = get_spark(settings)
-    yield session
-    session.stop()
+    return ingested(tmp_path_factory, "filter", "0.3", list(WEEKS))
 
 
 @pytest.fixture(scope="module")

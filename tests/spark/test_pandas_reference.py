@@ -19,11 +19,11 @@ import pytest
 
 from pipelines import lake, schema
 from pipelines.anomaly_filter import ANOMALIES, RULES, filter_week, load_rules
-from pipelines.config import PROJECT_ROOT, load_settings
+from pipelines.config import PROJECT_ROOT
 from pipelines.field import FIELD_WIDTH
-from pipelines.ingest import ingest, raw_root
+from pipelines.ingest import raw_root
 from pipelines.schema import ANOMALY_KINDS
-from pipelines.spark import get_spark
+from tests.spark.lakes import ingested
 
 
 def _load_reference():
@@ -74,19 +74,7 @@ CASES = {
 
 @pytest.fixture(scope="module")
 def settings(tmp_path_factory):
-    env = {"TRACKFLOW__PATHS__HOME": str(tmp_path_factory.mktemp("pandas_reference")),
-           "TRACKFLOW__SIMULATOR__ANOMALIES__PLAY_RATE": "0.5"}
-    settings = load_settings("test", environ=env)
-    ingest(settings, "synthetic:", SEASON, [SIMULATED])
-    return settings
-
-
-@pytest.fixture(scope="module")
-def spark(settings):
-    """One local Spark session for the module: filter_week gets it from get_spark."""
-    session = get_spark(settings)
-    yield session
-    session.stop()
+    return ingested(tmp_path_factory, "pandas_reference", "0.5", [SIMULATED])
 
 
 @pytest.fixture(scope="module")
