@@ -140,18 +140,23 @@ def _relation(ref: str) -> dict[str, Column]:
     return {f"d_{ref}": d, f"cl_{ref}": F.try_divide(closing, d)}
 
 
+def _side() -> Column:
+    """"O" for the offense, "D" for the defense, "B" for the ball (rows joined with the play context)."""
+    return (F.when(F.col("club") == F.col("possession_team"), "O")
+            .when(F.col("club") == F.col("defensive_team"), "D").otherwise("B"))
+
+
 def slots(tracking: DataFrame, ctx: DataFrame, positions: DataFrame) -> DataFrame:
     """``(game_id, play_id, nfl_id, slot, is_qb)`` of the players on the field at the snap.
 
     The ordering rule is the module docstring's.  Only the snap rows (22 a play) are ranked, and the
     result is joined back by broadcast: the full tracking is never sorted for it.
     """
-    side = (F.when(F.col("club") == F.col("possession_team"), "O")
-            .when(F.col("club") == F.col("defensive_team"), "D").otherwise("B"))
     snap = (tracking.filter(F.col("nfl_id").isNotNull())
             .join(F.broadcast(ctx.select(*PLAY_KEYS, "possession_team", "defensive_team", "snap_frame")), PLAY_KEYS)
             .filter(F.col("frame_id") == F.col("snap_frame")))
-    snap = to_left_to_right(snap, angles=()).join(F.broadcast(positions), "nfl_id", "left").withColumn("side", side)
+    snap = (to_left_to_right(snap, angles=()).join(F.broadcast(positions), "nfl_id", "left")
+            .withColumn("side", _side()))
     qb_first = F.when((F.col("side") == "O") & (F.col("position") == "QB"), 0).otherwise(1)
     rank = Window.partitionBy(*PLAY_KEYS).orderBy(F.col("side").desc(), qb_first, "y", "x")  # "O" before "D"
     slot = F.row_number().over(rank) - 1
@@ -167,15 +172,13 @@ def frames(tracking: DataFrame, ctx: DataFrame, players: DataFrame) -> DataFrame
     Windows over a frame compute their aggregate once per frame; the per-play lookups (context,
     positions, slots) are broadcast joins.
     """
-    side = (F.when(F.col("club") == F.col("possession_team"), "O")
-            .when(F.col("club") == F.col("defensive_team"), "D").otherwise("B"))
     positions = players.select("nfl_id", "position").dropDuplicates(["nfl_id"])
     fr = (to_left_to_right(tracking)
           .join(F.broadcast(ctx.select(*PLAY_KEYS, "possession_team", "defensive_team", "target_nfl_id",
                                        "snap_frame")), PLAY_KEYS)
           .join(F.broadcast(positions), "nfl_id", "left")
           .join(F.broadcast(slots(tracking, ctx, positions)), [*PLAY_KEYS, "nfl_id"], "left")
-          .withColumn("side", side)
+          .withColumn("side", _side())
           .repartition(*PLAY_KEYS))
 
     w = Window.partitionBy(*PLAY_KEYS, "nfl_id").orderBy("frame_id")

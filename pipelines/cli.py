@@ -177,13 +177,14 @@ def validate(
 
 
 @contextmanager
-def _stage_errors(command: str):
-    """A stage's expected failures (missing input, bad config, a failed data check) as one line and exit 1."""
+def _stage_errors(command: str, *also: type[Exception]):
+    """A stage's expected failures (missing input, bad config, a failed data check, and ``also``)
+    as one line and exit 1."""
     from pipelines.validate import ValidationError
 
     try:
         yield
-    except (FileNotFoundError, ConfigError, ValidationError) as err:
+    except (FileNotFoundError, ConfigError, ValidationError, *also) as err:
         typer.echo(f"trackflow {command}: {err}", err=True)
         raise typer.Exit(1) from None
 
@@ -283,11 +284,9 @@ def train_passing_command(
     from training.train_passing import train_passing
 
     settings = _settings(ctx)
-    with _stage_errors("train passing"):
-        try:
-            result = train_passing(settings, season, weeks, device=device, max_epochs=epochs, progress=True)
-        except ValueError as err:  # data or setting that cannot be used: the message names it
-            raise ConfigError(str(err)) from None
+    # ValueError: data or a setting that cannot be used (too few games, no CUDA); the message names it
+    with _stage_errors("train passing", ValueError):
+        result = train_passing(settings, season, weeks, device=device, max_epochs=epochs, progress=True)
     typer.echo(result.metrics.to_markdown(floatfmt=".4f"))
     typer.echo(f"plays {result.split_plays}; epochs {result.epochs}; MLflow run {result.run_id}")
     typer.echo("bars: " + ", ".join(f"{k} {'met' if v else 'NOT met'}" for k, v in result.bars.items()))

@@ -18,11 +18,11 @@ import pyarrow.compute as pc
 import pytest
 
 from pipelines import lake, schema
-from pipelines.anomaly_filter import ANOMALIES, RULES, filter_week, load_rules
+from pipelines.anomaly_filter import RULES, filter_week, load_rules
 from pipelines.config import PROJECT_ROOT
 from pipelines.field import FIELD_WIDTH
 from pipelines.ingest import raw_root
-from pipelines.schema import ANOMALY_KINDS
+from pipelines.schema import ANOMALIES, ANOMALY_KINDS
 from tests.spark.lakes import ingested
 
 
