@@ -243,6 +243,7 @@ def play_features(fr: DataFrame, ctx: DataFrame, cfg: FeaturesConfig) -> DataFra
     at_snap, at_rel = frame == F.col("snap_frame"), frame == F.col("release_frame")
     depth = F.col("x") - F.col("los_x")
     agg = f.groupBy(*PLAY_KEYS).agg(
+        F.max(F.when(at_snap & qb, F.col("nfl_id"))).alias("passer_nfl_id"),  # who threw: an id, not a feature
         # at the snap
         _at(at_snap & qb, -depth).alias("qb_depth_snap"),
         # the box: within 4 yd of the ball across the field and 5 yd past the line
@@ -362,7 +363,7 @@ def ghosting_table(fr: DataFrame, feats: DataFrame, cfg: FeaturesConfig) -> Data
          .withColumn("displacement_1s", F.hypot("dx_1s", "dy_1s"))
          .drop("x_1s", "y_1s"))
     # the play's context, without its outcome (it happens after the second the model predicts)
-    context = feats.drop("target_nfl_id", "snap_frame", "arrival_frame", "last_frame", "pass_result", "yards_gained")
+    context = feats.drop("target_nfl_id", "passer_nfl_id", "snap_frame", "arrival_frame", "last_frame", "pass_result", "yards_gained")
     return g.join(context, PLAY_KEYS)
 
 

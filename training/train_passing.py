@@ -31,8 +31,11 @@ from pipelines.mlflow_runs import RETRAINING_EXPERIMENT, start_run
 from pipelines.schema import TRUTH_PLAYS, TRUTH_QUANTILE_LEVELS
 from training.passing import (PassingTrainingConfig, Standardizer, Tensors, fit, gaussian_distribution,
                               gaussian_loss, load_passing_data, load_training_config, predict, resolve_device,
-                              sbp_distribution, sbp_loss, sbp_outputs, split_by_game)
-from training.tcn import PassingNet
+                              sbp_distribution, sbp_loss, split_by_game)
+from training.passing_model import PassingModel
+
+ARTIFACT_DIR = "passing"
+MODEL_FILES = {"sbp": "sbp_model.pt", "gaussian": "gaussian_model.pt"}  # under ARTIFACT_DIR
 
 
 @dataclass
@@ -65,32 +68,56 @@ def train_passing(settings: Settings, season: int, weeks: list[int], config: Pas
                    nested=mlflow.active_run() is not None) as run:
         mlflow.log_params({**_flat(cfg.model_dump(), "passing"), "features": len(data.features),
                            **{f"plays.{k}": int(v.sum()) for k, v in split.items()}})
-        nets, epochs = {}, {}
-        for name, n_out, loss in (("sbp", sbp_outputs(cfg.sbp), sbp_loss(cfg.sbp)), ("gaussian", 2, gaussian_loss)):
+        models, epochs = {}, {}
+        for name, loss in (("sbp", sbp_loss(cfg.sbp)), ("gaussian", gaussian_loss)):
             torch.manual_seed(cfg.seed)
-            net = PassingNet(n_static=len(data.features), n_out=n_out, max_len=max_frames, **cfg.network.model_dump())
+            models[name] = PassingModel.build(name, data.features, scale, cfg, max_frames)
             checkpoint = settings.paths.home / "checkpoints" / f"passing-{name}-{key}.pt"
 
             def log_epoch(epoch, row, name=name):
                 mlflow.log_metrics({f"{name}.train_nll": row["train_nll"],
                                     f"{name}.validation_nll": row["validation_nll"]}, step=epoch)
 
-            nets[name], history = fit(net, loss, tensors["train"], tensors["validation"], cfg, dev,
+            _, history = fit(models[name].net, loss, tensors["train"], tensors["validation"], cfg, dev,
                                       checkpoint=checkpoint, on_epoch=log_epoch, progress=progress)
             epochs[name] = len(history)
             checkpoint.unlink(missing_ok=True)
         xgb_pred = _xgboost_baseline(data, split, cfg)
         test = tensors["test"]
-        sbp = sbp_distribution(predict(nets["sbp"], test, dev), cfg.sbp)
-        gaussian = gaussian_distribution(predict(nets["gaussian"], test, dev))
+        sbp = sbp_distribution(predict(models["sbp"].net, test, dev), cfg.sbp)
+        gaussian = gaussian_distribution(predict(models["gaussian"].net, test, dev))
         truth = _truth_quantiles(settings, season, weeks, data.context.loc[split["test"], ["game_id", "play_id"]])
         table, pit = evaluate_passing(sbp, gaussian, xgb_pred, test.y.numpy(), truth=truth, seed=cfg.seed)
         met = bars(table)
         mlflow.log_metrics({f"test.{model}.{metric}": float(v) for (model, metric), v in table.stack().items()})
         mlflow.log_metrics({f"bar.{k}": float(v) for k, v in met.items()})
-        _log_artifacts(table, pit, nets, scale, data.features, cfg)
+        _log_artifacts(table, pit, models)
         return PassingRun(metrics=table, bars=met, split_plays={k: int(v.sum()) for k, v in split.items()},
                           epochs=epochs, run_id=run.info.run_id)
+
+
+def load_trained(settings: Settings, run_id: str | None = None, head: str = "sbp") -> tuple[PassingModel, str]:
+    """``(model, run id)``: the ``head`` network of ``run_id``, or of the newest finished
+    ``train passing`` run in the project's store when ``run_id`` is None."""
+    from pipelines.mlflow_runs import use_store
+
+    mlflow = use_store(settings)
+    if run_id is None:
+        runs = mlflow.search_runs(experiment_names=[RETRAINING_EXPERIMENT], output_format="list",
+                                  filter_string="tags.stage = 'train_passing' and attributes.status = 'FINISHED'",
+                                  order_by=["attributes.start_time DESC"], max_results=1)
+        if not runs:
+            raise ValueError(f"no finished 'train passing' run in experiment {RETRAINING_EXPERIMENT!r} of "
+                             f"{settings.mlflow_tracking_uri}: run `trackflow train passing` first")
+        run_id = runs[0].info.run_id
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            path = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=f"{ARTIFACT_DIR}/{MODEL_FILES[head]}",
+                                                       dst_path=tmp)
+        except Exception as err:  # unknown run id, or a run without the model
+            raise ValueError(f"run {run_id!r}: no passing model '{ARTIFACT_DIR}/{MODEL_FILES[head]}' "
+                             f"({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''})") from None
+        return PassingModel.load(path), run_id
 
 
 def _xgboost_baseline(data, split, cfg: PassingTrainingConfig) -> np.ndarray:
@@ -120,7 +147,7 @@ def _truth_quantiles(settings: Settings, season: int, weeks: list[int], keys: pd
     return {q: joined[c].to_numpy(dtype=np.float64) for q, c in columns.items()}
 
 
-def _log_artifacts(table, pit, nets, scale, features, cfg) -> None:
+def _log_artifacts(table, pit, models: dict[str, PassingModel]) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -138,9 +165,9 @@ def _log_artifacts(table, pit, nets, scale, features, cfg) -> None:
         fig.tight_layout()
         fig.savefig(out / "pit_histogram.png", dpi=100)
         plt.close(fig)
-        torch.save({"weights": {k: n.state_dict() for k, n in nets.items()}, "mean": scale.mean, "std": scale.std,
-                    "features": features, "config": cfg.model_dump()}, out / "passing_model.pt")
-        mlflow.log_artifacts(str(out), artifact_path="passing")
+        for name, model in models.items():
+            model.save(out / MODEL_FILES[name])
+        mlflow.log_artifacts(str(out), artifact_path=ARTIFACT_DIR)
 
 
 def _run_key(cfg: PassingTrainingConfig, data, device: torch.device) -> str:

@@ -71,7 +71,7 @@ def test_train_passing_trains_three_models_in_one_mlflow_run(project):
     client = mlflow.MlflowClient()
     assert len(client.get_metric_history(run["run_id"], "sbp.validation_nll")) == 2  # one per epoch
     assert {a.path for a in client.list_artifacts(run["run_id"], "passing")} >= {
-        "passing/passing_evaluation.csv", "passing/pit_histogram.png", "passing/passing_model.pt"}
+        "passing/passing_evaluation.csv", "passing/pit_histogram.png", "passing/sbp_model.pt", "passing/gaussian_model.pt"}
     assert not list((project["settings"].paths.home / "checkpoints").glob("*.pt"))  # removed once finished
 
 

@@ -140,6 +140,8 @@ def test_play_features_match_pandas(normalized, passing):
         gaps = np.hypot(defense["x"] - target["x"], defense["y"] - target["y"])
         assert ctx.at[i, "target_separation"] == pytest.approx(gaps.min())
         assert ctx.at[i, "defenders_near_target"] == (gaps <= 2.0).sum()
+        qb = rel[(rel["side"] == "O") & (rel["position"] == "QB")]
+        assert ctx.at[i, "passer_nfl_id"] == qb["nfl_id"].iloc[0]
 
 
 def test_ghosting_rows(week, normalized):
@@ -166,7 +168,7 @@ def test_ghosting_rows(week, normalized):
 def test_enough_numeric_candidates(week, passing):
     _, _, ctx = passing
     _, g = load_ghosting(week["result"]["ghosting"]["path"])
-    not_candidates = {"game_id", "play_id", "nfl_id", "season", "week", "target_nfl_id", "yards_gained", "seq_len",
+    not_candidates = {"game_id", "play_id", "nfl_id", "season", "week", "target_nfl_id", "passer_nfl_id", "yards_gained", "seq_len",
                       "snap_frame", "release_frame", "dx_1s", "dy_1s", "displacement_1s"}
     for table in (ctx, g):
         numeric = [c for c in table.select_dtypes("number").columns if c not in not_candidates]

@@ -1,0 +1,68 @@
+"""The passing model bundle: what the trainer saves is what the scorer loads, and bad input is named."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from training.passing import Standardizer, load_training_config
+from training.passing_model import PassingModel
+from training.sbp import SplicedBinnedPareto
+
+T, FEATURES = 7, ["pass_depth", "qb_pressure", "target_separation"]
+
+
+@pytest.fixture(scope="module")
+def cfg():
+    base = load_training_config()
+    return base.model_copy(update={"network": base.network.model_copy(update={"channels": 8, "hidden": [16]})})
+
+
+def _inputs(n=5, seed=0):
+    rng = np.random.default_rng(seed)
+    static = rng.normal(3, 2, size=(n, len(FEATURES)))
+    static[0, 1] = np.nan  # a missing feature is allowed: it becomes the training mean
+    return rng.normal(size=(n, T, 22, 8)).astype(np.float32), rng.integers(1, T + 1, n), static
+
+
+@pytest.mark.parametrize("head", ["sbp", "gaussian"])
+def test_saved_model_loads_to_the_same_predictions(tmp_path, cfg, head):
+    torch.manual_seed(0)
+    scale = Standardizer(mean=np.array([3.0, 2.0, 1.0]), std=np.array([2.0, 1.0, 0.5]))
+    model = PassingModel.build(head, FEATURES, scale, cfg, max_frames=T)
+    seq, lengths, static = _inputs()
+    before = model.raw(seq, lengths, static)
+    loaded = PassingModel.load(model.save(tmp_path / "m.pt"))
+    assert loaded.features == FEATURES and loaded.head == head and loaded.max_frames == T
+    torch.testing.assert_close(loaded.raw(seq, lengths, static), before)
+    dist = loaded.distribution(seq, lengths, static)
+    assert isinstance(dist, SplicedBinnedPareto if head == "sbp" else torch.distributions.Normal)
+    assert dist.batch_shape == (5,)
+    # batching does not change the result
+    torch.testing.assert_close(loaded.raw(seq, lengths, static, batch_size=2), before)
+    assert not list(tmp_path.glob(".*tmp"))
+
+
+def test_bad_inputs_name_what_was_expected(cfg):
+    model = PassingModel.build("sbp", FEATURES, Standardizer(np.zeros(3), np.ones(3)), cfg, max_frames=T)
+    seq, lengths, static = _inputs()
+    with pytest.raises(ValueError, match=r"static features must be \[n=5, 3\] \(pass_depth"):
+        model.raw(seq, lengths, static[:, :2])
+    with pytest.raises(ValueError, match=r"tensor must be \[n=5, T ≤ 7, 22, 8\]"):
+        model.raw(np.zeros((5, T + 1, 22, 8)), lengths, static)
+    with pytest.raises(ValueError, match="lengths must lie in 1…7"):
+        model.raw(seq, np.zeros(5), static)
+    with pytest.raises(ValueError, match="head 'quantile'"):
+        PassingModel.build("quantile", FEATURES, Standardizer(np.zeros(3), np.ones(3)), cfg, max_frames=T)
+
+
+def test_a_file_that_is_not_a_model_is_refused(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no such file"):
+        PassingModel.load(tmp_path / "missing.pt")
+    (tmp_path / "cut.pt").write_bytes(b"PK\x03\x04 truncated")
+    with pytest.raises(ValueError, match="cut.pt: not a readable model file"):
+        PassingModel.load(tmp_path / "cut.pt")
+    torch.save({"weights": {}}, tmp_path / "other.pt")
+    with pytest.raises(ValueError, match="other.pt: expected a trackflow passing model"):
+        PassingModel.load(tmp_path / "other.pt")

@@ -1,0 +1,113 @@
+"""A trained passing network bundled with what using it needs: the standardizer, the feature list,
+the configuration and the head (``sbp`` or ``gaussian``).
+
+    model = PassingModel.load(path)                       # a file written by PassingModel.save
+    dist = model.distribution(seq, lengths, static_raw)   # SplicedBinnedPareto (or Normal), batch [n]
+
+``static_raw`` holds the selected features *as stored* in the passing table (``model.features``, in
+that order, NaN allowed): the bundle standardizes them as in training.  One file per network, so
+the scorer, the pyfunc wrapper and the benchmarks load the same thing the trainer wrote.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from training.passing import (PassingTrainingConfig, Standardizer, gaussian_distribution, sbp_distribution,
+                              sbp_outputs)
+from training.tcn import PassingNet
+
+HEADS = ("sbp", "gaussian")
+FORMAT_VERSION = 1
+
+
+@dataclass
+class PassingModel:
+    head: str
+    net: PassingNet
+    scale: Standardizer
+    features: list[str]
+    config: PassingTrainingConfig
+    max_frames: int
+
+    @classmethod
+    def build(cls, head: str, features: list[str], scale: Standardizer, config: PassingTrainingConfig,
+              max_frames: int) -> PassingModel:
+        """A fresh (untrained) network of this head, sized for ``features`` and ``max_frames``."""
+        if head not in HEADS:
+            raise ValueError(f"passing model head {head!r}: expected one of {HEADS}")
+        n_out = sbp_outputs(config.sbp) if head == "sbp" else 2
+        net = PassingNet(n_static=len(features), n_out=n_out, max_len=max_frames, **config.network.model_dump())
+        return cls(head, net, scale, list(features), config, max_frames)
+
+    def raw(self, seq, lengths, static_raw, device: torch.device | str = "cpu", batch_size: int = 1024) -> Tensor:
+        """The network's unconstrained outputs ``[n, n_out]`` (float32, CPU) for ``n`` plays:
+        ``seq [n, T ≤ max_frames, 22, 8]``, ``lengths [n]``, ``static_raw [n, len(features)]``."""
+        seq, lengths, static = self._inputs(seq, lengths, static_raw)
+        device = torch.device(device)
+        self.net.to(device).eval()
+        out = []
+        with torch.no_grad(), torch.autocast(device_type=device.type, dtype=torch.bfloat16,
+                                             enabled=device.type == "cuda"):
+            for start in range(0, len(lengths), batch_size):
+                end = start + batch_size
+                out.append(self.net(seq[start:end].to(device), lengths[start:end].to(device),
+                                    static[start:end].to(device)).float().cpu())
+        return torch.cat(out) if out else torch.empty(0, self.net.head[-1].out_features)
+
+    def distribution(self, seq, lengths, static_raw, device: torch.device | str = "cpu",
+                     batch_size: int = 1024) -> torch.distributions.Distribution:
+        """The predicted distribution of the yards gained, batch ``[n]``."""
+        raw = self.raw(seq, lengths, static_raw, device, batch_size)
+        return sbp_distribution(raw, self.config.sbp) if self.head == "sbp" else gaussian_distribution(raw)
+
+    def _inputs(self, seq, lengths, static_raw) -> tuple[Tensor, Tensor, Tensor]:
+        seq = torch.as_tensor(np.asarray(seq, dtype=np.float32))
+        lengths = torch.as_tensor(np.asarray(lengths, dtype=np.int64)).reshape(-1)
+        static_raw = np.asarray(static_raw, dtype=np.float64)
+        n = len(lengths)
+        if seq.ndim != 4 or seq.shape[0] != n or seq.shape[2:] != (22, 8) or seq.shape[1] > self.max_frames:
+            raise ValueError(f"passing model input: the tensor must be [n={n}, T ≤ {self.max_frames}, 22, 8], "
+                             f"got {list(seq.shape)}")
+        if static_raw.shape != (n, len(self.features)):
+            raise ValueError(f"passing model input: static features must be [n={n}, {len(self.features)}] "
+                             f"({', '.join(self.features)}), got {list(static_raw.shape)}")
+        if n and (int(lengths.min()) < 1 or int(lengths.max()) > seq.shape[1]):
+            raise ValueError(f"passing model input: lengths must lie in 1…{seq.shape[1]}, "
+                             f"got {int(lengths.min())}…{int(lengths.max())}")
+        return seq, lengths, torch.from_numpy(self.scale(static_raw))
+
+    def save(self, path: str | Path) -> Path:
+        """Write the bundle (weights on the CPU) through a temporary sibling."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        body = {"format": FORMAT_VERSION, "head": self.head, "features": self.features,
+                "mean": self.scale.mean, "std": self.scale.std, "config": self.config.model_dump(),
+                "max_frames": self.max_frames,
+                "weights": {k: v.detach().cpu() for k, v in self.net.state_dict().items()}}
+        tmp = path.with_name(f".{path.name}.tmp")
+        torch.save(body, tmp)
+        tmp.replace(path)
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> PassingModel:
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"passing model {path}: no such file")
+        try:
+            body = torch.load(path, map_location="cpu", weights_only=False)
+        except Exception as err:  # a truncated or foreign file
+            raise ValueError(f"passing model {path}: not a readable model file ({type(err).__name__}: {err})") from None
+        if not isinstance(body, dict) or body.get("format") != FORMAT_VERSION:
+            raise ValueError(f"passing model {path}: expected a trackflow passing model (format {FORMAT_VERSION})")
+        model = cls.build(body["head"], body["features"], Standardizer(np.asarray(body["mean"]), np.asarray(body["std"])),
+                          PassingTrainingConfig(**body["config"]), int(body["max_frames"]))
+        model.net.load_state_dict(body["weights"])
+        model.net.eval()
+        return model
