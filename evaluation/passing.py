@@ -7,7 +7,10 @@ One row per model, one column per metric (NaN where a metric does not apply: a p
 has no likelihood).  CRPS is integrated on a 0.25-yard grid over −99…120 (yards gained cannot leave
 the field); ``crps_bdb2020`` is the 2020 Big Data Bowl's normalised form on −99…99.  The PIT is
 randomized for the SBP (integer yards and the point mass at 0) and read at the integer for the
-Gaussian.  ``bars`` checks the issue's bars on the table.
+Gaussian.  Interval coverage counts each play's whole-yard cell ``[y − ½, y + ½]`` by the share of
+its predicted probability inside the interval (``interval_coverage(cell=1)``): the point rule would
+count the many 0-yard plays as covered whenever the interval reaches into their cell.  ``bars``
+checks the issue's bars on the table.
 """
 
 from __future__ import annotations
@@ -35,13 +38,13 @@ def evaluate_passing(sbp: torch.distributions.Distribution, gaussian: torch.dist
         "sbp": {"nll": m.nll(sbp, y), "mae_median": m.mae(sbp.median.numpy(), y),
                 "crps": m.crps(sbp, y, CRPS_GRID), "crps_bdb2020": m.bdb2020_crps(m.cdf_on_bdb_grid(sbp), y),
                 "pit_ks": m.pit_ks(pit_sbp),
-                **{f"coverage_{int(k * 100)}": v for k, v in m.interval_coverage(sbp, y, LEVELS).items()}},
+                **{f"coverage_{int(k * 100)}": v for k, v in m.interval_coverage(sbp, y, LEVELS, cell=1.0).items()}},
         "gaussian": {"nll": m.gaussian_nll(mu, sigma, y), "mae_median": m.mae(mu, y),
                      "crps": m.crps_gaussian(mu, sigma, y),
                      "crps_bdb2020": m.bdb2020_crps(m.gaussian_cdf_on_bdb_grid(mu, sigma), y),
                      "pit_ks": m.pit_ks(pit_gauss),
                      **{f"coverage_{int(k * 100)}": v
-                        for k, v in m.gaussian_interval_coverage(mu, sigma, y, LEVELS).items()}},
+                        for k, v in m.gaussian_interval_coverage(mu, sigma, y, LEVELS, cell=1.0).items()}},
         "xgboost": {"mae_median": m.mae(np.asarray(xgb_pred, dtype=np.float64), y)},
     }
     if truth:

@@ -369,28 +369,62 @@ def _coverage(lo: np.ndarray, hi: np.ndarray, y: np.ndarray) -> float:
     return float(np.mean((y >= lo) & (y <= hi)))
 
 
-def interval_coverage(dist: Distribution, y, levels: Sequence[float] = (0.5, 0.8, 0.9)) -> dict[float, float]:
-    """Empirical coverage of the central prediction intervals:
+def _cell_coverage(f_lo: np.ndarray, f_hi: np.ndarray, f_y: np.ndarray, level: float) -> float:
+    """Mean share of each outcome cell's predicted probability ``[F(y − c/2), F(y + c/2)]`` that lies
+    inside the central probability band ``[(1 − l)/2, (1 + l)/2]``; a cell with no mass (far out in
+    a tail) counts as the point ``F(y)``."""
+    a, b = (1.0 - level) / 2.0, (1.0 + level) / 2.0
+    mass = f_hi - f_lo
+    inside = np.clip(np.minimum(f_hi, b) - np.maximum(f_lo, a), 0.0, None)
+    share = np.where(mass > 1e-12, inside / np.where(mass > 1e-12, mass, 1.0), (f_y >= a) & (f_y <= b))
+    return float(np.mean(share))
 
-        cov(l) = 1/n Σ 1{ q_n((1 − l)/2) ≤ y_n ≤ q_n((1 + l)/2) }     for each level l,
 
-    with the quantiles ``q_n`` from ``dist.quantile`` (or ``dist.icdf``).  The interval is used as-is
-    for integer ``y`` too (no widening to whole yards, no cell correction): for rounded outcomes the
-    coverage then differs from ``l`` by about the mass within half a yard of either end point that
-    the rounding moves across it (zero on average where the density is smooth there).
-    Well-calibrated forecasts give ``cov(l) ≈ l``.
+def interval_coverage(dist: Distribution, y, levels: Sequence[float] = (0.5, 0.8, 0.9),
+                      cell: float = 0.0) -> dict[float, float]:
+    """Empirical coverage of the central prediction intervals, for each level l:
+
+        cov(l) = 1/n Σ 1{ q_n((1 − l)/2) ≤ y_n ≤ q_n((1 + l)/2) }                       (cell = 0)
+
+    with the quantiles ``q_n`` from ``dist.quantile`` (or ``dist.icdf``); well-calibrated forecasts
+    of a continuous outcome give ``cov(l) ≈ l``.
+
+    **Integer outcomes** (``cell = 1``): yards are whole numbers and a sixth or more of the plays
+    are exactly 0 (incompletions), so the point rule counts a play as covered when any part of its
+    cell ``[y − ½, y + ½]`` lies inside the interval: with a big cell at an interval's end the
+    coverage overshoots ``l`` even for a perfect forecast.  With ``cell > 0`` each play contributes
+    the share of its cell's predicted probability inside the interval,
+
+        cov(l) = 1/n Σ |[F(y − c/2), F(y + c/2)] ∩ [(1 − l)/2, (1 + l)/2]| / (F(y + c/2) − F(y − c/2)),
+
+    which is the expectation of 1{randomized PIT ∈ [(1 − l)/2, (1 + l)/2]}: the coverage the PIT
+    histogram implies, ≈ l for a calibrated forecast of rounded outcomes (tested).
     """
     lv = _check_levels(levels)
     yv = _np(_y_tensor(dist, y)).reshape(-1)
+    if cell > 0:
+        f_lo, f_y, f_hi = (_cdf_pointwise(dist, y, d) for d in (-0.5 * cell, 0.0, 0.5 * cell))
+        return {l: _cell_coverage(f_lo, f_hi, f_y, l) for l in lv}
     probs = [p for l in lv for p in ((1.0 - l) / 2.0, (1.0 + l) / 2.0)]
     q = _quantiles(dist, probs)                                   # (2L, n)
     return {l: _coverage(q[2 * i], q[2 * i + 1], yv) for i, l in enumerate(lv)}
 
 
-def gaussian_interval_coverage(mu, sigma, y, levels: Sequence[float] = (0.5, 0.8, 0.9)) -> dict[float, float]:
-    """``interval_coverage`` for the Gaussian baseline: the interval is ``μ ± σ·Φ⁻¹((1 + l)/2)``."""
+def _cdf_pointwise(dist: Distribution, y, offset: float) -> np.ndarray:
+    """``dist.cdf(y_n + offset)`` per play, [n]."""
+    with torch.no_grad():
+        return _np(dist.cdf(_y_tensor(dist, y) + offset)).reshape(-1)
+
+
+def gaussian_interval_coverage(mu, sigma, y, levels: Sequence[float] = (0.5, 0.8, 0.9),
+                               cell: float = 0.0) -> dict[float, float]:
+    """``interval_coverage`` for the Gaussian baseline: the interval is ``μ ± σ·Φ⁻¹((1 + l)/2)``
+    (``cell`` as there)."""
     lv = _check_levels(levels)
     mu, sigma, yv = (a.reshape(-1) for a in np.broadcast_arrays(_np(mu), _np(sigma), _np(y)))
+    if cell > 0:
+        f_lo, f_y, f_hi = (special.ndtr((yv + d - mu) / sigma) for d in (-0.5 * cell, 0.0, 0.5 * cell))
+        return {l: _cell_coverage(f_lo, f_hi, f_y, l) for l in lv}
     out = {}
     for l in lv:
         half = sigma * special.ndtri((1.0 + l) / 2.0)

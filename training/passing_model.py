@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import Tensor
+from torch.nn.utils import parametrize
 
 from training.passing import (PassingTrainingConfig, Standardizer, gaussian_distribution, sbp_distribution,
                               sbp_outputs)
@@ -52,7 +53,8 @@ class PassingModel:
         device = torch.device(device)
         self.net.to(device).eval()
         out = []
-        with torch.no_grad(), torch.autocast(device_type=device.type, dtype=torch.bfloat16,
+        # parametrize.cached: the weight-normed kernels are computed once per call, not once per batch
+        with torch.inference_mode(), parametrize.cached(), torch.autocast(device_type=device.type, dtype=torch.bfloat16,
                                              enabled=device.type == "cuda"):
             for start in range(0, len(lengths), batch_size):
                 end = start + batch_size
@@ -67,8 +69,8 @@ class PassingModel:
         return sbp_distribution(raw, self.config.sbp) if self.head == "sbp" else gaussian_distribution(raw)
 
     def _inputs(self, seq, lengths, static_raw) -> tuple[Tensor, Tensor, Tensor]:
-        seq = torch.as_tensor(np.asarray(seq, dtype=np.float32))
-        lengths = torch.as_tensor(np.asarray(lengths, dtype=np.int64)).reshape(-1)
+        seq = np.asarray(seq)
+        lengths = np.asarray(lengths).astype(np.int64).reshape(-1)
         static_raw = np.asarray(static_raw, dtype=np.float64)
         n = len(lengths)
         if seq.ndim != 4 or seq.shape[0] != n or seq.shape[2:] != (22, 8) or seq.shape[1] > self.max_frames:
@@ -80,7 +82,10 @@ class PassingModel:
         if n and (int(lengths.min()) < 1 or int(lengths.max()) > seq.shape[1]):
             raise ValueError(f"passing model input: lengths must lie in 1…{seq.shape[1]}, "
                              f"got {int(lengths.min())}…{int(lengths.max())}")
-        return seq, lengths, torch.from_numpy(self.scale(static_raw))
+        if n:  # a causal TCN read at each play's last step ignores the padding: skip it
+            seq = seq[:, :int(lengths.max())]
+        seq = np.require(seq, dtype=np.float32, requirements=["C", "W"])  # Arrow-backed arrays are read-only
+        return torch.from_numpy(seq), torch.from_numpy(lengths), torch.from_numpy(self.scale(static_raw))
 
     def save(self, path: str | Path) -> Path:
         """Write the bundle (weights on the CPU) through a temporary sibling."""

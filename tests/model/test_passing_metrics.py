@@ -228,6 +228,31 @@ def test_interval_coverage_of_own_draws_is_nominal(sbp, draws):
     assert tcov == pytest.approx(gcov, abs=1e-12)
 
 
+def test_cell_coverage_of_rounded_draws_is_nominal_where_the_point_rule_overshoots():
+    """Integer outcomes with a big cell at 0 (incompletions): rounded draws of the forecast itself
+    are covered at the nominal rate by the cell rule; the point rule overshoots."""
+    g = torch.Generator().manual_seed(3)
+    logits = torch.randn(N, 61, generator=g, dtype=F64)
+    logits[:, 10] += 4.0 + torch.rand(N, generator=g, dtype=F64)   # bin of 0 yd: a third or more of the mass
+    d = SplicedBinnedPareto(logits, *(torch.full((N,), v, dtype=F64) for v in (0.1, 2.0, 0.2, 6.0)),
+                            lower=-10, upper=50)
+    assert 0.3 < float(d.cdf(torch.full((N,), 0.5, dtype=F64)).mean() - d.cdf(torch.full((N,), -0.5, dtype=F64)).mean())
+    y = np.round(d.sample(generator=torch.Generator().manual_seed(5)).numpy())
+    cell = pm.interval_coverage(d, y, levels=(0.5, 0.8, 0.9), cell=1.0)
+    point = pm.interval_coverage(d, y, levels=(0.5, 0.8, 0.9))
+    for level in (0.5, 0.8, 0.9):
+        assert abs(cell[level] - level) < 0.015, (level, cell[level])
+    assert point[0.5] > 0.5 + 0.05  # the half-covered cell at 0 counted whole
+    # the same rule for the Gaussian: rounded Gaussian draws, nominal
+    rng = np.random.default_rng(6)
+    mu, sigma = rng.normal(5, 3, N), rng.uniform(0.6, 3, N)
+    yg = np.round(rng.normal(mu, sigma))
+    gcell = pm.gaussian_interval_coverage(mu, sigma, yg, cell=1.0)
+    for level, c in gcell.items():
+        assert abs(c - level) < 0.015, (level, c)
+    assert pm.interval_coverage(Normal(torch.tensor(mu), torch.tensor(sigma)), yg, cell=1.0) == pytest.approx(gcell)
+
+
 def test_quantile_error(sbp):
     d = make_sbp(200)
     levels = [0.1, 0.25, 0.5, 0.75, 0.9]
