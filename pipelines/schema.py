@@ -151,6 +151,84 @@ ANOMALIES = pa.schema(
     ]
 )
 
+# lake/scores/passing/… (evaluation/passing_score.py): the passing score of every scored play, and
+# its aggregates per passer, recomputed from all the season's scored plays.  The split columns are
+# the split names of conf/scoring.yaml (their bounds live there); passer_nfl_id is null when the
+# tracking had no QB at the snap, passer_name when the season's raw players table does not name him.
+PASSING_SCORE_SPLITS = ("under_pressure", "long_time_to_throw", "deep_pass")
+PASSING_SCORE_PLAYS = pa.schema(
+    [
+        pa.field("game_id", pa.int64(), nullable=False),
+        pa.field("play_id", pa.int64(), nullable=False),
+        pa.field("passer_nfl_id", pa.int64()),
+        pa.field("target_nfl_id", pa.int64()),
+        pa.field("pass_result", pa.string()),  # C, I, IN (plays with a release only)
+        pa.field("yards_gained", pa.int32()),
+        pa.field("predicted_median", pa.float64()),  # yards, of the predicted distribution
+        pa.field("predicted_q10", pa.float64()),
+        pa.field("predicted_q90", pa.float64()),
+        pa.field("expected_yards", pa.float64()),  # its mean; null where a tail makes it infinite
+        pa.field("passing_score", pa.float64()),  # 0–100: 100 · mid-PIT of yards_gained
+        *[pa.field(name, pa.bool_(), nullable=False) for name in PASSING_SCORE_SPLITS],
+        pa.field("qb_pressure", pa.float64()),  # the splits' measures, as in the feature table
+        pa.field("time_to_throw", pa.float64()),
+        pa.field("pass_depth", pa.float64()),
+        pa.field("model_run_id", pa.string(), nullable=False),  # the MLflow run that trained the model
+        pa.field("season", pa.int32(), nullable=False),
+        pa.field("week", pa.int32(), nullable=False),
+    ]
+)
+# The statistics of a group of scored plays (evaluation.passing_score.aggregate documents each).
+_PASSING_SCORE_STATS = [
+    pa.field("plays", pa.int64(), nullable=False),
+    pa.field("score_mean", pa.float64()),
+    pa.field("score_median", pa.float64()),
+    pa.field("score_sd", pa.float64()),
+    pa.field("score_se", pa.float64()),
+    pa.field("share_above_50", pa.float64()),
+    pa.field("share_above_80", pa.float64()),
+    pa.field("share_below_20", pa.float64()),
+    pa.field("completion_rate", pa.float64()),
+    pa.field("interception_rate", pa.float64()),
+    pa.field("yards_mean", pa.float64()),
+    pa.field("predicted_median_mean", pa.float64()),
+    pa.field("expected_yards_mean", pa.float64()),
+    pa.field("yards_over_expected", pa.float64()),
+    pa.field("pass_depth_mean", pa.float64()),
+]
+# Partitioned by season only: the game's week is `game_week`, since `week` is a partition key and
+# partition keys live in the path (docs/ARCHITECTURE.md).
+PASSING_SCORE_BY_PASSER_GAME = pa.schema(
+    [
+        pa.field("season", pa.int32(), nullable=False),
+        pa.field("passer_nfl_id", pa.int64()),
+        pa.field("passer_name", pa.string()),
+        pa.field("game_id", pa.int64(), nullable=False),
+        pa.field("game_week", pa.int32(), nullable=False),
+        *_PASSING_SCORE_STATS,
+    ]
+)
+PASSING_SCORE_BY_PASSER_SEASON = pa.schema(
+    [
+        pa.field("season", pa.int32(), nullable=False),
+        pa.field("passer_nfl_id", pa.int64()),
+        pa.field("passer_name", pa.string()),
+        pa.field("games", pa.int64(), nullable=False),
+        *_PASSING_SCORE_STATS,
+    ]
+)
+PASSING_SCORE_BY_PASSER_SPLIT = pa.schema(
+    [
+        pa.field("season", pa.int32(), nullable=False),
+        pa.field("passer_nfl_id", pa.int64()),
+        pa.field("passer_name", pa.string()),
+        pa.field("split", pa.string(), nullable=False),  # one of PASSING_SCORE_SPLITS
+        *_PASSING_SCORE_STATS,
+        pa.field("share_of_passer_plays", pa.float64()),  # plays in the split / the passer's season plays
+        pa.field("score_mean_vs_season", pa.float64()),  # score_mean − the passer's season score_mean
+    ]
+)
+
 TABLES: dict[str, pa.Schema] = {
     "tracking": TRACKING,
     "plays": PLAYS,
