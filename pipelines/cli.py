@@ -268,7 +268,8 @@ def select(
                    f"holdout {selection.holdout} → {path} (MLflow run {run_id})")
 
 
-train_app = typer.Typer(help="Train a model (the passing SBP model and its baselines).", no_args_is_help=True)
+train_app = typer.Typer(help="Train a model (the passing SBP model, the ghosting trajectory model) and its baselines.",
+                         no_args_is_help=True)
 app.add_typer(train_app, name="train")
 
 
@@ -290,6 +291,91 @@ def train_passing_command(
     typer.echo(result.metrics.to_markdown(floatfmt=".4f"))
     typer.echo(f"plays {result.split_plays}; epochs {result.epochs}; MLflow run {result.run_id}")
     typer.echo("bars: " + ", ".join(f"{k} {'met' if v else 'NOT met'}" for k, v in result.bars.items()))
+
+
+@train_app.command("ghosting")
+def train_ghosting_command(
+    ctx: typer.Context,
+    season: Season,
+    weeks: Weeks,
+    epochs: Optional[int] = typer.Option(None, min=1, help="Maximum epochs (default: conf/training.yaml)."),
+    device: Optional[str] = typer.Option(None, help="auto, cpu or cuda[:N] (default: conf/training.yaml)."),
+) -> None:
+    """Train the defender trajectory (ghosting) model with its constant-velocity and constant-acceleration baselines in one MLflow run; print ADE/FDE/RMSE, the composite scores and the bars."""
+    from training.train_ghosting import train_ghosting
+
+    settings = _settings(ctx)
+    # ValueError: data or a setting that cannot be used (too few games, no CUDA); the message names it
+    with _stage_errors("train ghosting", ValueError):
+        result = train_ghosting(settings, season, weeks, device=device, max_epochs=epochs, progress=True)
+    typer.echo(result.errors.to_markdown(floatfmt=".4f"))
+    typer.echo(result.composites.to_markdown(floatfmt=".4f"))
+    typer.echo(f"samples {result.split_samples}; epochs {result.epochs}; MLflow run {result.run_id}")
+    typer.echo("bars: " + ", ".join(f"{k} {'met' if v else 'NOT met'}" for k, v in result.bars.items()))
+
+
+score_app = typer.Typer(help="Score plays with a trained model (the passing score).", no_args_is_help=True)
+app.add_typer(score_app, name="score")
+
+
+@score_app.command("passing")
+def score_passing_command(
+    ctx: typer.Context,
+    season: Season,
+    weeks: Weeks,
+    run_id: Optional[str] = typer.Option(
+        None, "--run-id", help="MLflow run of `train passing` whose SBP model scores the plays "
+                               "(default: the newest finished one)."),
+    top: int = typer.Option(10, min=0, help="Passers to print, by mean score (0: none)."),
+) -> None:
+    """Score each play 0–100 (the CDF of its yards under the predicted SBP), aggregate per passer per game, season and split (conf/scoring.yaml) into lake/scores/passing, log to MLflow."""
+    from evaluation.passing_score import score_passing
+
+    settings = _settings(ctx)
+    # ValueError: no trained run, a bad run id, or data the model cannot read; the message names it
+    with _stage_errors("score passing", ValueError):
+        result = score_passing(settings, season, weeks, run_id=run_id)
+    for week, plays in result.plays_scored.items():
+        typer.echo(f"season {season} week {week}: {plays:,} plays scored → {result.paths[f'plays.{week}']}")
+    typer.echo(f"season {season}: {result.season_plays:,} scored plays aggregated → "
+               f"{result.paths['by_passer_season'].parent.parent}/{{by_passer_game,by_passer_season,by_passer_split}}")
+    if len(result.model_run_ids) > 1:
+        typer.echo(f"note: the season's scored plays come from {len(result.model_run_ids)} models "
+                   f"({', '.join(result.model_run_ids)}); rescore all its weeks to compare passers on one model")
+    if top:
+        table = result.by_passer_season.sort_values("score_mean", ascending=False).head(top)
+        columns = ["passer_name", "passer_nfl_id", "games", "plays", "score_mean", "score_se", "score_median",
+                   "share_above_50", "yards_over_expected"]
+        typer.echo(table[columns].to_markdown(index=False, floatfmt=".2f"))
+    typer.echo(f"model run {result.model_run_id}; MLflow run {result.run_id}")
+
+
+@app.command()
+def ghost(
+    ctx: typer.Context,
+    game: int = typer.Option(..., help="game_id of the play."),
+    play: int = typer.Option(..., help="play_id of the play."),
+    out: Path = typer.Option(..., help="PNG file for the field plot."),
+    target: Optional[int] = typer.Option(None, help="nfl_id of one eligible receiver to draw (default: all of them)."),
+    run_id: Optional[str] = typer.Option(
+        None, "--run-id", help="MLflow run of `train ghosting` (default: the newest finished one)."),
+) -> None:
+    """Counterfactual targets: the defensive backs' predicted paths as if each eligible receiver had been targeted; a table and a plot of the field."""
+    from evaluation.ghosting_counterfactual import counterfactual_play, draw_play
+    from training.train_ghosting import load_trained
+
+    settings = _settings(ctx)
+    # ValueError: no trained run, an unknown play, a receiver who is not eligible; the message names it
+    with _stage_errors("ghost", ValueError):
+        model, model_run = load_trained(settings, run_id)
+        cf = counterfactual_play(settings, model, game, play, target=target)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        draw_play(cf, out, target=target)
+    table = cf.table if target is None else cf.table[cf.table["receiver_nfl_id"] == target]
+    typer.echo(f"game {game} play {play} (season {cf.season} week {cf.week}): {len(cf.samples)} defensive backs, "
+               f"{len(cf.receivers)} eligible receivers; model run {model_run}")
+    typer.echo(table.to_markdown(index=False, floatfmt=".3f"))
+    typer.echo(f"→ {out}")
 
 
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
