@@ -8,9 +8,11 @@ BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 PROFILE ?= demo
 PYTEST_ARGS ?=
+BENCH_HOME ?= /tmp/trackflow-bench-passing
+BENCH_WEEKS ?= 1-8
 
 .DEFAULT_GOAL := help
-.PHONY: help run test bench bench-etl lock java clean
+.PHONY: help run test bench bench-etl bench-passing lock java clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -39,6 +41,14 @@ bench: $(STAMP)  ## benchmarks: simulate a full season (272 games), print plays/
 
 bench-etl: $(STAMP) java  ## benchmarks: CPU s per play of the anomaly filter + features (4 and 8 weeks), pandas reference
 	$(BIN)/python bench/etl --weeks 4
+
+bench-passing: java $(STAMP)  ## the passing model's bars on demo weeks (ingest, prepare, select, train), then its inference speed
+	export TRACKFLOW_PROFILE=demo TRACKFLOW__PATHS__HOME=$(BENCH_HOME) && \
+	  $(BIN)/trackflow ingest --season 2025 --weeks $(BENCH_WEEKS) && \
+	  $(BIN)/trackflow prepare --season 2025 --weeks $(BENCH_WEEKS) && \
+	  $(BIN)/trackflow select --season 2025 --weeks $(BENCH_WEEKS) && \
+	  $(BIN)/trackflow train passing --season 2025 --weeks $(BENCH_WEEKS) && \
+	  $(BIN)/python bench/passing_inference.py --home $(BENCH_HOME) --weeks $(BENCH_WEEKS)
 
 lock:  ## re-resolve requirements.in into requirements.lock in a scratch venv
 	rm -rf .lockenv && $(PYTHON) -m venv .lockenv

@@ -9,9 +9,9 @@ loop shared by the SBP network and its Gaussian twin (same encoder, another head
 standardized with the training split's mean and standard deviation; a missing value becomes 0 (the
 training mean) — the tree baseline sees the raw values with their NaNs.
 
-**The fit loop**: AdamW, gradient clipping, early stopping on the validation NLL (the best epoch's
-weights are kept), a checkpoint after every epoch (model, optimizer, epoch, best, RNG state) from
-which an interrupted fit resumes and ends with the same weights as an uninterrupted one. On CUDA
+**The fit loop**: AdamW, gradient clipping, the learning rate cut by ``lr_decay`` when the validation
+loss stalls, early stopping on the validation NLL (the best epoch's weights are kept), a checkpoint
+after every epoch (model, optimizer, scheduler, epoch, best, RNG state) from which an interrupted fit resumes and ends with the same weights as an uninterrupted one. On CUDA
 the forward pass runs under bf16 autocast; the loss (the distribution's math) runs in float32.
 """
 
@@ -66,6 +66,8 @@ class OptimizerConfig(_Strict):
     lr: float = Field(gt=0)
     weight_decay: float = Field(ge=0)
     grad_clip: float = Field(gt=0)
+    lr_decay: float = Field(gt=0, le=1)
+    lr_decay_patience: int = Field(ge=1)
 
 
 class SplitConfig(_Strict):
@@ -262,6 +264,10 @@ def fit(net: nn.Module, loss_fn: Callable[[Tensor, Tensor], Tensor], train: Tens
     torch.manual_seed(cfg.seed)
     net.to(device)
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.optimizer.lr, weight_decay=cfg.optimizer.weight_decay)
+    # a smaller step once the validation loss stalls: the last epochs before early stopping refine
+    sched = (torch.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=cfg.optimizer.lr_decay,
+                                                        patience=cfg.optimizer.lr_decay_patience)
+             if cfg.optimizer.lr_decay < 1 else None)
     state = {"epoch": 0, "best": math.inf, "best_epoch": 0, "history": [],
              "best_weights": {k: v.detach().cpu().clone() for k, v in net.state_dict().items()}}
     gen = torch.Generator().manual_seed(cfg.seed)
@@ -269,6 +275,8 @@ def fit(net: nn.Module, loss_fn: Callable[[Tensor, Tensor], Tensor], train: Tens
         saved = torch.load(checkpoint, map_location="cpu", weights_only=False)
         net.load_state_dict(saved["weights"])
         opt.load_state_dict(saved["optimizer"])
+        if sched is not None:
+            sched.load_state_dict(saved["scheduler"])
         gen.set_state(saved["generator"])
         torch.set_rng_state(saved["torch_rng"])
         state = saved["state"]
@@ -290,17 +298,21 @@ def fit(net: nn.Module, loss_fn: Callable[[Tensor, Tensor], Tensor], train: Tens
             opt.step()
             total, n = total + float(loss.detach()) * len(y), n + len(y)
         val_loss = float(loss_fn(predict(net, validation, device), validation.y))
-        row = {"epoch": epoch + 1, "train_nll": total / max(n, 1), "validation_nll": val_loss}
+        row = {"epoch": epoch + 1, "train_nll": total / max(n, 1), "validation_nll": val_loss,
+               "lr": opt.param_groups[0]["lr"]}
         state["history"].append(row)
         if val_loss < state["best"]:
             state.update(best=val_loss, best_epoch=epoch + 1,
                          best_weights={k: v.detach().cpu().clone() for k, v in net.state_dict().items()})
         state["epoch"] = epoch + 1
+        if sched is not None:
+            sched.step(val_loss)
         bar.set_postfix(train=f"{row['train_nll']:.3f}", val=f"{val_loss:.3f}")
         if on_epoch:
             on_epoch(epoch + 1, row)
         if checkpoint is not None:
-            _save(checkpoint, {"weights": net.state_dict(), "optimizer": opt.state_dict(), "state": state,
+            _save(checkpoint, {"weights": net.state_dict(), "optimizer": opt.state_dict(),
+                               "scheduler": sched.state_dict() if sched else None, "state": state,
                                "generator": gen.get_state(), "torch_rng": torch.get_rng_state()})
     net.load_state_dict(state["best_weights"])
     return net, state["history"]

@@ -76,7 +76,8 @@ def train_passing(settings: Settings, season: int, weeks: list[int], config: Pas
 
             def log_epoch(epoch, row, name=name):
                 mlflow.log_metrics({f"{name}.train_nll": row["train_nll"],
-                                    f"{name}.validation_nll": row["validation_nll"]}, step=epoch)
+                                    f"{name}.validation_nll": row["validation_nll"], f"{name}.lr": row["lr"]},
+                                   step=epoch)
 
             _, history = fit(models[name].net, loss, tensors["train"], tensors["validation"], cfg, dev,
                                       checkpoint=checkpoint, on_epoch=log_epoch, progress=progress)

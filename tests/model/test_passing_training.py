@@ -102,3 +102,19 @@ def test_sbp_head_gives_a_distribution_per_play(cfg, tensors):
     dist = sbp_distribution(raw, cfg.sbp)
     assert dist.batch_shape == (len(tensors["test"]),)
     assert torch.isfinite(dist.log_prob(tensors["test"].y)).all()
+
+
+def test_the_learning_rate_is_cut_only_after_stalled_epochs(cfg, tensors):
+    opt = cfg.optimizer.model_copy(update={"lr_decay": 0.5, "lr_decay_patience": 1})
+    c = cfg.model_copy(update={"max_epochs": 6, "patience": 6, "optimizer": opt})
+
+    def flat_validation(raw, y):  # trains as usual; the validation loss (no grad) never improves
+        return gaussian_loss(raw, y) if raw.requires_grad else torch.tensor(1.0)
+
+    _, history = fit(_net(cfg, 2), flat_validation, tensors["train"], tensors["validation"], c, torch.device("cpu"))
+    # epoch 1 sets the best; epochs 2 and 3 stall → cut after epoch 3; 4 and 5 stall → cut after 5
+    assert [h["lr"] for h in history] == [opt.lr] * 3 + [opt.lr / 2] * 2 + [opt.lr / 4]
+    constant = c.model_copy(update={"optimizer": opt.model_copy(update={"lr_decay": 1.0})})
+    _, history = fit(_net(cfg, 2), flat_validation, tensors["train"], tensors["validation"], constant,
+                     torch.device("cpu"))
+    assert {h["lr"] for h in history} == {opt.lr}
