@@ -93,10 +93,10 @@ def to_left_to_right(df: DataFrame, xs=("x",), ys=("y",), angles=("o", "dir")) -
     return df.withColumns(turned)
 
 
-def ngs_velocity(speed: str, angle: str) -> tuple[Column, Column]:
+def ngs_velocity(speed: str | Column, angle: str | Column) -> tuple[Column, Column]:
     """(vx, vy) = s·(sin dir, cos dir): ``pipelines.field.unit_from_ngs_angle`` (clockwise from +y)."""
-    rad = F.radians(F.col(angle))
-    return F.col(speed) * F.sin(rad), F.col(speed) * F.cos(rad)
+    speed, rad = F.col(speed) if isinstance(speed, str) else speed, F.radians(angle)
+    return speed * F.sin(rad), speed * F.cos(rad)
 
 
 # --- inputs -------------------------------------------------------------------------------------------
@@ -181,18 +181,25 @@ def frames(tracking: DataFrame, ctx: DataFrame, players: DataFrame) -> DataFrame
           .withColumn("side", _side())
           .repartition(*PLAY_KEYS))
 
+    # One window pass: the previous frame's velocity is computed from the values one and two rows back
+    # (the same expressions as this frame's, so the same bits as a lag of vx and vy).
     w = Window.partitionBy(*PLAY_KEYS, "nfl_id").orderBy("frame_id")
-    dt = (F.col("frame_id") - F.lag("frame_id").over(w)) / FPS  # frames may be missing after cleaning
     ball = F.col("nfl_id").isNull()
-    vx, vy = ngs_velocity("s", "dir")
-    fr = fr.withColumns({
-        "vx": F.coalesce(F.when(ball, (F.col("x") - F.lag("x").over(w)) / dt).otherwise(vx), F.lit(0.0)),
-        "vy": F.coalesce(F.when(ball, (F.col("y") - F.lag("y").over(w)) / dt).otherwise(vy), F.lit(0.0)),
-    })
-    fr = fr.withColumns({
-        "ax": F.coalesce((F.col("vx") - F.lag("vx").over(w)) / dt, F.lit(0.0)),
-        "ay": F.coalesce((F.col("vy") - F.lag("vy").over(w)) / dt, F.lit(0.0)),
-    })
+
+    def back(c: str, n: int) -> Column:
+        return F.col(c) if n == 0 else F.lag(c, n).over(w)
+
+    def velocity(n: int) -> tuple[Column, Column]:
+        """(vx, vy) of the row n rows back (n = 0: this one); 0 where it has none."""
+        dt = (back("frame_id", n) - back("frame_id", n + 1)) / FPS  # frames may be missing after cleaning
+        vx, vy = ngs_velocity(back("s", n), back("dir", n))
+        return tuple(F.coalesce(F.when(ball, (back(c, n) - back(c, n + 1)) / dt).otherwise(v), F.lit(0.0))
+                     for c, v in (("x", vx), ("y", vy)))
+
+    (vx, vy), (pvx, pvy) = velocity(0), velocity(1)
+    dt = (F.col("frame_id") - back("frame_id", 1)) / FPS
+    fr = fr.select("*", vx.alias("vx"), vy.alias("vy"), F.coalesce((vx - pvx) / dt, F.lit(0.0)).alias("ax"),
+                   F.coalesce((vy - pvy) / dt, F.lit(0.0)).alias("ay"))
 
     # The references: the one row of the frame that is the QB, the target, the ball (max of a struct
     # that is null on every other row).  The nearest opponent: distances to the other side's list.
@@ -202,8 +209,8 @@ def frames(tracking: DataFrame, ctx: DataFrame, players: DataFrame) -> DataFrame
                 .rowsBetween(Window.unboundedPreceding, Window.unboundedFollowing))
     point = F.struct("x", "y", "vx", "vy")
     refs = {"qb": F.col("is_qb"), "target": F.col("nfl_id") == F.col("target_nfl_id"), "ball": ball}
-    fr = fr.withColumns({f"_{r}": F.max(F.when(cond, point)).over(in_frame) for r, cond in refs.items()})
-    fr = fr.withColumns({f"_{s}": F.collect_list(F.when(F.col("side") == s, point)).over(in_frame) for s in "OD"})
+    fr = fr.withColumns({**{f"_{r}": F.max(F.when(cond, point)).over(in_frame) for r, cond in refs.items()},
+                         **{f"_{s}": F.collect_list(F.when(F.col("side") == s, point)).over(in_frame) for s in "OD"}})
     others = F.when(F.col("side") == "O", F.col("_D")).when(F.col("side") == "D", F.col("_O"))
     dist = F.transform(others, lambda o: F.hypot(o["x"] - F.col("x"), o["y"] - F.col("y")))
     fr = fr.withColumn("_opp", F.element_at(others, F.array_position(dist, F.array_min(dist)).cast("int")))

@@ -195,17 +195,19 @@ def filter_week(settings: Settings, season: int, week: int, rules: Rules | None 
     raw = spark.read.parquet(str(paths["raw"]))
     rows = _plan(raw, rules).persist()
     anomalies = _anomaly_rows(rows).persist()
+    per_play = _per_play(rows).persist()
     try:
         with lake.staged_partition(paths["clean_root"], season, week) as clean_dir, \
                 lake.staged_partition(paths["anomalies_root"], season, week) as anomalies_dir:
             lake.write_spark_files(rows.filter("_kept"), clean_dir, TRACKING, KEYS)
             lake.write_spark_files(anomalies, anomalies_dir, ANOMALIES, (*KEYS, "rule"))
             validation = validate_clean(settings, clean_dir, season, week, rules)
-        counts = _counts(raw, rows, anomalies)
+        counts = _counts(raw, per_play, anomalies)
+        # the same figures as score_against_truth, from the rows in memory instead of the written files
+        score = _score(spark, paths["truth"], per_play, anomalies)
     finally:
-        anomalies.unpersist()
-        rows.unpersist()
-    score = score_against_truth(settings, season, week)
+        for df in (per_play, anomalies, rows):
+            df.unpersist()
     seconds = round(time.perf_counter() - started, 2)
     with start_run(settings, INGEST_EXPERIMENT, f"filter {season} w{week}",
                    tags={"stage": "anomaly_filter", "season": str(season), "week": str(week)}) as run:
@@ -243,15 +245,25 @@ def score_against_truth(settings: Settings, season: int, week: int) -> Score | N
         return None
     spark = get_spark(settings)
 
-    def plays(path: Path, flag: str):
-        return spark.read.parquet(str(path)).select(*PLAY).distinct().withColumn(flag, F.lit(True))
+    def plays(path: Path) -> DataFrame:
+        return spark.read.parquet(str(path)).select(*PLAY).distinct()
 
-    truth = spark.read.parquet(str(paths["truth"])).select(*PLAY, "kind").distinct()
-    caught = plays(paths["anomalies"], "caught")
-    per_play = (plays(paths["raw"], "raw")
+    per_play = (plays(paths["raw"]).join(plays(paths["clean"]).withColumn("kept", F.lit(True)), PLAY, "left")
+                .na.fill(False, ["kept"]))
+    return _score(spark, paths["truth"], per_play, spark.read.parquet(str(paths["anomalies"])))
+
+
+def _score(spark, truth_dir: Path, per_play: DataFrame, anomalies: DataFrame) -> Score | None:
+    """The score from ``per_play`` (every play in, with ``kept``: a row of it is in the clean table) and
+    the anomaly rows (a play in them was caught); None without truth."""
+    if not truth_dir.is_dir():
+        return None
+    truth = spark.read.parquet(str(truth_dir)).select(*PLAY, "kind").distinct()
+    caught = anomalies.select(*PLAY).distinct().withColumn("caught", F.lit(True))
+    per_play = (per_play.select(*PLAY, "kept")
                 .join(truth.select(*PLAY).distinct().withColumn("anomalous", F.lit(True)), PLAY, "left")
-                .join(caught, PLAY, "left").join(plays(paths["clean"], "kept"), PLAY, "left")
-                .na.fill(False, ["anomalous", "caught", "kept"]))
+                .join(caught, PLAY, "left")
+                .na.fill(False, ["anomalous", "caught"]))
     totals = {r["anomalous"]: r.asDict() for r in per_play.groupBy("anomalous").agg(
         F.count("*").alias("plays"), F.sum(F.col("caught").cast("int")).alias("caught"),
         F.sum((~F.col("kept")).cast("int")).alias("removed")).collect()}
@@ -412,19 +424,29 @@ def _anomaly_rows(rows: DataFrame) -> DataFrame:
             .distinct())
 
 
-def _counts(raw: DataFrame, rows: DataFrame, anomalies: DataFrame) -> dict:
-    """The report's counts: small aggregates of the planned rows and the anomalies."""
+def _per_play(rows: DataFrame) -> DataFrame:
+    """One row per play in: ``rows_out`` (its kept rows) and ``kept`` (any).  The rows are
+    partitioned by play already: no shuffle."""
     kept = F.col("_kept")
-    totals = rows.agg(F.countDistinct(*PLAY).alias("plays_in"), F.sum(kept.cast("int")).alias("rows_out"),
-                      F.countDistinct(F.when(kept, F.struct(*PLAY))).alias("plays_out")).first()
-    per_rule = {r["rule"]: r.asDict() for r in anomalies.groupBy("rule").agg(
-        F.count("*").alias("rows"), F.countDistinct(*PLAY).alias("plays"),
-        F.countDistinct(F.when(F.col("action") == "drop_play", F.struct(*PLAY))).alias("plays_dropped")).collect()}
-    repaired = anomalies.filter(F.col("action") == "repair").agg(
-        F.countDistinct(*PLAY).alias("plays"), F.countDistinct(F.struct(*KEYS)).alias("rows")).first()
+    return rows.groupBy(*PLAY).agg(F.sum(kept.cast("int")).alias("rows_out"), F.bool_or(kept).alias("kept"))
+
+
+def _counts(raw: DataFrame, per_play: DataFrame, anomalies: DataFrame) -> dict:
+    """The report's counts: small aggregates of the per-play figures and of the anomaly rows."""
+    totals = per_play.agg(F.count("*").alias("plays_in"), F.sum("rows_out").alias("rows_out"),
+                          F.sum(F.col("kept").cast("int")).alias("plays_out")).first()
+    # per (rule, play) first, then per rule: no distinct counts
+    rule_play = anomalies.groupBy("rule", *PLAY).agg(
+        F.count("*").alias("rows"), F.bool_or(F.col("action") == "drop_play").alias("dropped"))
+    per_rule = {r["rule"]: r.asDict() for r in rule_play.groupBy("rule").agg(
+        F.sum("rows").alias("rows"), F.count("*").alias("plays"),
+        F.sum(F.col("dropped").cast("int")).alias("plays_dropped")).collect()}
+    # a repaired row may carry several rules: one per key first
+    repaired = (anomalies.filter(F.col("action") == "repair").select(*KEYS).distinct()
+                .agg(F.count("*").alias("rows"), F.countDistinct(*PLAY).alias("plays")).first())
     return {
-        "rows_in": raw.count(), "rows_out": totals["rows_out"], "plays_in": totals["plays_in"],
-        "plays_out": totals["plays_out"], "plays_dropped": totals["plays_in"] - totals["plays_out"],
+        "rows_in": raw.count(), "rows_out": totals["rows_out"] or 0, "plays_in": totals["plays_in"],
+        "plays_out": totals["plays_out"] or 0, "plays_dropped": totals["plays_in"] - (totals["plays_out"] or 0),
         "plays_repaired": repaired["plays"], "rows_repaired": repaired["rows"],
         "rules": {r: {k: per_rule.get(r, {}).get(k, 0) for k in ("rows", "plays", "plays_dropped")} for r in RULES},
     }
