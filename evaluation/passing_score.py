@@ -43,11 +43,11 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.dataset as ds
 import torch
-from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, model_validator
 
 from evaluation.passing_metrics import passing_score
 from pipelines import lake
-from pipelines.config import PROJECT_ROOT, ConfigError, Settings, read_yaml, validation_problems
+from pipelines.config import PROJECT_ROOT, Settings, load_section
 from pipelines.schema import (PASSING_SCORE_BY_PASSER_GAME, PASSING_SCORE_BY_PASSER_SEASON,
                               PASSING_SCORE_BY_PASSER_SPLIT, PASSING_SCORE_PLAYS, PASSING_SCORE_SPLITS)
 
@@ -105,19 +105,8 @@ class PassingScoreConfig(_Strict):
 
 
 def load_scoring_config(path: str | Path = DEFAULT_SCORING_CONFIG) -> PassingScoreConfig:
-    """The ``passing`` section of ``conf/scoring.yaml``; errors name the file and the key."""
-    path = Path(path)
-    body = read_yaml(path, "scoring config")
-    if not isinstance(body, dict) or "passing" not in body:
-        raise ConfigError(f"scoring config {path}: expected a mapping with a 'passing' section")
-    unknown = sorted(set(body) - {"passing"})
-    if unknown:
-        raise ConfigError(f"scoring config {path}: unknown key(s) {unknown}; known keys: passing")
-    try:
-        return PassingScoreConfig(**(body["passing"] or {}))
-    except (ValidationError, TypeError) as err:
-        detail = validation_problems(err, "passing.") if isinstance(err, ValidationError) else f" {err}"
-        raise ConfigError(f"scoring config {path}:{detail}") from None
+    """The ``passing`` section of ``conf/scoring.yaml`` (its only key); errors name the file and the key."""
+    return load_section(path, "scoring config", "passing", PassingScoreConfig, sole=True)
 
 
 # --- scoring plays (pure) -----------------------------------------------------------------------

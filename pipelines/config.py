@@ -184,6 +184,25 @@ def read_yaml(path: Path, what: str) -> Any:
         raise ConfigError(f"{what} {path} is not valid YAML: {err}") from None
 
 
+def load_section(path: str | Path, what: str, section: str, model: type[BaseModel], sole: bool = False):
+    """``model`` built from the ``section`` mapping of a YAML file (``what`` names the file in errors);
+    errors name the file and the key.  With ``sole`` any other top-level key is an error too."""
+    path = Path(path)
+    body = read_yaml(path, what)
+    if not isinstance(body, dict) or section not in body:
+        raise ConfigError(f"{what} {path}: expected a mapping with a {section!r} section")
+    unknown = sorted(set(body) - {section})
+    if sole and unknown:
+        raise ConfigError(f"{what} {path}: unknown key(s) {unknown}; known keys: {section}")
+    values = body[section] or {}
+    if not isinstance(values, dict):
+        raise ConfigError(f"{what} {path}: section {section!r} must be a mapping, got {values!r}")
+    try:
+        return model(**values)
+    except ValidationError as err:
+        raise ConfigError(f"{what} {path}:{validation_problems(err, section + '.')}") from None
+
+
 def validation_problems(err: ValidationError, prefix: str = "") -> str:
     """pydantic's errors as one indented line per key: ``prefix.key: message (got value)``."""
     lines = []

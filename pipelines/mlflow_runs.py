@@ -9,9 +9,14 @@ from __future__ import annotations
 
 import contextlib
 import subprocess
-from collections.abc import Iterator
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TypeVar
 
 from pipelines.config import PROJECT_ROOT, Settings
+
+T = TypeVar("T")
 
 INGEST_EXPERIMENT = "trackflow/ingest"
 RETRAINING_EXPERIMENT = "trackflow/preseason-retraining"
@@ -58,3 +63,27 @@ def start_run(settings: Settings, experiment: str, run_name: str, tags: dict[str
     with mlflow.start_run(experiment_id=experiment_id(settings, experiment), run_name=run_name,
                           tags={**standard, **(tags or {})}, nested=nested) as run:
         yield run
+
+
+def load_run_artifact(settings: Settings, stage: str, artifact: str, load: Callable[[Path], T],
+                      run_id: str | None = None) -> tuple[T, str]:
+    """``(load(a local copy of artifact), run id)`` from run ``run_id``, or from the newest finished
+    run of the retraining experiment tagged ``stage`` (e.g. ``train_passing``) when it is None.
+    A missing run or artifact is a ValueError that says what to run."""
+    mlflow = use_store(settings)
+    command = stage.replace("_", " ")
+    if run_id is None:
+        runs = mlflow.search_runs(experiment_names=[RETRAINING_EXPERIMENT], output_format="list",
+                                  filter_string=f"tags.stage = '{stage}' and attributes.status = 'FINISHED'",
+                                  order_by=["attributes.start_time DESC"], max_results=1)
+        if not runs:
+            raise ValueError(f"no finished '{command}' run in experiment {RETRAINING_EXPERIMENT!r} of "
+                             f"{settings.mlflow_tracking_uri}: run `trackflow {command}` first")
+        run_id = runs[0].info.run_id
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            path = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=artifact, dst_path=tmp)
+        except Exception as err:  # an unknown run id, or a run without the artifact
+            first = str(err).splitlines()[0] if str(err) else ""
+            raise ValueError(f"run {run_id!r}: no artifact '{artifact}' ({type(err).__name__}: {first})") from None
+        return load(Path(path)), run_id

@@ -41,10 +41,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 from torch import Tensor, nn
 
-from pipelines.config import ConfigError, read_yaml, validation_problems
+from pipelines.config import load_section
 from pipelines.field import DT
 from training.ghosting_data import frame_suffixes, velocity
 from training.passing import DEFAULT_TRAINING_CONFIG, OptimizerConfig, SplitConfig, Standardizer
@@ -104,14 +104,7 @@ class GhostingTrainingConfig(_Strict):
 
 def load_ghosting_config(path: str | Path = DEFAULT_TRAINING_CONFIG) -> GhostingTrainingConfig:
     """The ``ghosting`` section of ``conf/training.yaml``; errors name the file and the key."""
-    path = Path(path)
-    body = read_yaml(path, "training config")
-    if not isinstance(body, dict) or "ghosting" not in body:
-        raise ConfigError(f"training config {path}: expected a mapping with a 'ghosting' section")
-    try:
-        return GhostingTrainingConfig(**body["ghosting"])
-    except ValidationError as err:
-        raise ConfigError(f"training config {path}:{validation_problems(err, 'ghosting.')}") from None
+    return load_section(path, "training config", "ghosting", GhostingTrainingConfig)
 
 
 # --- baselines ----------------------------------------------------------------------------------

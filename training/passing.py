@@ -25,13 +25,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 from torch import Tensor, nn
 
 from features.selection import read_selection, selection_path
 from features.sequences import load_passing
 from pipelines import lake
-from pipelines.config import PROJECT_ROOT, ConfigError, Settings, read_yaml, validation_problems
+from pipelines.config import PROJECT_ROOT, Settings, load_section
 from training.sbp import SplicedBinnedPareto, num_raw_params, sbp_from_raw
 
 DEFAULT_TRAINING_CONFIG = PROJECT_ROOT / "conf" / "training.yaml"
@@ -98,14 +98,7 @@ class PassingTrainingConfig(_Strict):
 
 def load_training_config(path: str | Path = DEFAULT_TRAINING_CONFIG) -> PassingTrainingConfig:
     """The ``passing`` section of ``conf/training.yaml``; errors name the file and the key."""
-    path = Path(path)
-    body = read_yaml(path, "training config")
-    if not isinstance(body, dict) or "passing" not in body:
-        raise ConfigError(f"training config {path}: expected a mapping with a 'passing' section")
-    try:
-        return PassingTrainingConfig(**body["passing"])
-    except ValidationError as err:
-        raise ConfigError(f"training config {path}:{validation_problems(err, 'passing.')}") from None
+    return load_section(path, "training config", "passing", PassingTrainingConfig)
 
 
 # --- data ---------------------------------------------------------------------------------------

@@ -28,7 +28,7 @@ import torch
 
 from evaluation.ghosting import bars, composite_table, error_table
 from pipelines.config import Settings
-from pipelines.mlflow_runs import RETRAINING_EXPERIMENT, start_run
+from pipelines.mlflow_runs import RETRAINING_EXPERIMENT, load_run_artifact, start_run
 from training.ghosting import (GhostingTrainingConfig, constant_acceleration, constant_velocity, load_ghosting_config,
                                mse_loss, randomize_inputs)
 from training.ghosting_data import GhostingData, load_ghosting_data, load_release_context
@@ -110,25 +110,7 @@ def train_ghosting(settings: Settings, season: int, weeks: list[int], config: Gh
 def load_trained(settings: Settings, run_id: str | None = None) -> tuple[GhostingModel, str]:
     """``(model, run id)``: the ghosting network of ``run_id``, or of the newest finished
     ``train ghosting`` run in the project's store when ``run_id`` is None."""
-    from pipelines.mlflow_runs import use_store
-
-    mlflow = use_store(settings)
-    if run_id is None:
-        runs = mlflow.search_runs(experiment_names=[RETRAINING_EXPERIMENT], output_format="list",
-                                  filter_string=f"tags.stage = '{STAGE}' and attributes.status = 'FINISHED'",
-                                  order_by=["attributes.start_time DESC"], max_results=1)
-        if not runs:
-            raise ValueError(f"no finished 'train ghosting' run in experiment {RETRAINING_EXPERIMENT!r} of "
-                             f"{settings.mlflow_tracking_uri}: run `trackflow train ghosting` first")
-        run_id = runs[0].info.run_id
-    with tempfile.TemporaryDirectory() as tmp:
-        try:
-            path = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=f"{ARTIFACT_DIR}/{MODEL_FILE}",
-                                                       dst_path=tmp)
-        except Exception as err:  # unknown run id, or a run without the model
-            raise ValueError(f"run {run_id!r}: no ghosting model '{ARTIFACT_DIR}/{MODEL_FILE}' "
-                             f"({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''})") from None
-        return GhostingModel.load(path), run_id
+    return load_run_artifact(settings, STAGE, f"{ARTIFACT_DIR}/{MODEL_FILE}", GhostingModel.load, run_id)
 
 
 def _log_artifacts(errors, composites, model: GhostingModel, test: pd.DataFrame, true: np.ndarray,

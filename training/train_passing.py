@@ -27,7 +27,7 @@ from evaluation.passing import bars, evaluate_passing
 from features.build import load_features_config
 from pipelines import lake
 from pipelines.config import Settings
-from pipelines.mlflow_runs import RETRAINING_EXPERIMENT, start_run
+from pipelines.mlflow_runs import RETRAINING_EXPERIMENT, load_run_artifact, start_run
 from pipelines.schema import TRUTH_PLAYS, TRUTH_QUANTILE_LEVELS
 from training.passing import (PassingTrainingConfig, Standardizer, Tensors, fit, gaussian_distribution,
                               gaussian_loss, load_passing_data, load_training_config, predict, resolve_device,
@@ -100,25 +100,8 @@ def train_passing(settings: Settings, season: int, weeks: list[int], config: Pas
 def load_trained(settings: Settings, run_id: str | None = None, head: str = "sbp") -> tuple[PassingModel, str]:
     """``(model, run id)``: the ``head`` network of ``run_id``, or of the newest finished
     ``train passing`` run in the project's store when ``run_id`` is None."""
-    from pipelines.mlflow_runs import use_store
-
-    mlflow = use_store(settings)
-    if run_id is None:
-        runs = mlflow.search_runs(experiment_names=[RETRAINING_EXPERIMENT], output_format="list",
-                                  filter_string="tags.stage = 'train_passing' and attributes.status = 'FINISHED'",
-                                  order_by=["attributes.start_time DESC"], max_results=1)
-        if not runs:
-            raise ValueError(f"no finished 'train passing' run in experiment {RETRAINING_EXPERIMENT!r} of "
-                             f"{settings.mlflow_tracking_uri}: run `trackflow train passing` first")
-        run_id = runs[0].info.run_id
-    with tempfile.TemporaryDirectory() as tmp:
-        try:
-            path = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=f"{ARTIFACT_DIR}/{MODEL_FILES[head]}",
-                                                       dst_path=tmp)
-        except Exception as err:  # unknown run id, or a run without the model
-            raise ValueError(f"run {run_id!r}: no passing model '{ARTIFACT_DIR}/{MODEL_FILES[head]}' "
-                             f"({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''})") from None
-        return PassingModel.load(path), run_id
+    return load_run_artifact(settings, "train_passing", f"{ARTIFACT_DIR}/{MODEL_FILES[head]}", PassingModel.load,
+                             run_id)
 
 
 def _xgboost_baseline(data, split, cfg: PassingTrainingConfig) -> np.ndarray:
