@@ -2,13 +2,28 @@
 
     cfg = load_ghosting_config()                                # the ghosting section of conf/training.yaml
     cv = constant_velocity(frame, H)                            # baselines: [n, H, 2] positions
-    net = GhostingNet(n_seq=len(SEQ_CHANNELS), n_static=len(features), horizon=H, **cfg.network.model_dump())
+    net = GhostingNet(n_seq=len(SEQ_CHANNELS), n_static=len(features), horizon=H,
+                      **cfg.network.model_dump(exclude={"max_acceleration"}))
+    residual = limit_acceleration(raw_residual, cfg.network.max_acceleration)   # [n, H, 2], |a| ≤ a_max
 
 **What is predicted.** The positions of the next ``H`` frames (1 s at 10 Hz) of a defensive back after
 the release, as displacements from his release position, in yards, in the left→right frame.  The
 network predicts the *residual* over the constant-velocity extrapolation: ``displacement = v₀·t +
 net(·)``, so it starts from the physics and learns the reaction (turning to the ball, closing on
 the receiver); the loss is the mean squared error of the displacement (the same as the residual's).
+
+**Bounded acceleration** (``limit_acceleration``, applied by ``GhostingModel.predict``): players'
+accelerations are bounded, so the predicted path is projected onto the paths whose acceleration
+never exceeds ``a_max = network.max_acceleration``: from the release velocity on, each frame takes
+the acceleration towards the network's velocity for that frame, shortened to ``a_max`` where
+longer, and integrates it as the tracking does (``v_k = v_{k−1} + a_k·Δt``, ``p_k = p_{k−1} +
+v_k·Δt``).  So the acceleration implied by any three consecutive predicted positions (the release
+position and the reported release velocity included) is at most ``a_max`` for any input, and a path
+within the bound, constant velocity included, is returned unchanged.  It acts on the residual alone
+(accelerations do not depend on ``v₀``).  The network is trained without it: training through a
+bound (a tanh-squashed acceleration head, or this projection) left the bounded directions without
+gradient, and the network drifted to accelerations at the bound that zigzag from frame to frame
+(``docs/benchmarks.md``).
 
 **Architecture** (``GhostingNet``): a GRU over the ``K`` observed frames (positions relative to the
 release position, velocity, speed, acceleration, sin/cos of orientation and direction;
@@ -63,6 +78,7 @@ class GhostingNetworkConfig(_Strict):
     layers: int = Field(ge=1)  # GRU layers
     mlp: list[int]  # widths of the MLP over [GRU state, context]
     dropout: float = Field(ge=0, lt=1)
+    max_acceleration: float = Field(gt=0)  # yd/s²: the bound of limit_acceleration (not a layer's setting)
 
 
 class CompositeWeights(_Strict):
@@ -199,6 +215,24 @@ class GhostingNet(nn.Module):
         return self.head(self.mlp(torch.cat([h[-1], static.to(h.dtype)], dim=1)))
 
 
+def limit_acceleration(residual: np.ndarray, max_acceleration: float, dt: float = DT) -> np.ndarray:
+    """``[n, H, 2]`` residual displacements over constant velocity whose every frame's acceleration
+    is at most ``max_acceleration`` (yd/s²), closest frame by frame to ``residual``'s velocities (see the
+    module docstring); float64."""
+    r = np.asarray(residual, dtype=np.float64)
+    wanted = np.diff(r, axis=1, prepend=np.zeros_like(r[:, :1])) / dt  # the network's v_k − v₀
+    dv, dp = np.zeros_like(r[:, 0]), np.zeros_like(r[:, 0])  # v − v₀ and the residual so far
+    out = np.empty_like(r)
+    for k in range(r.shape[1]):
+        a = (wanted[:, k] - dv) / dt
+        norm = np.hypot(a[:, 0], a[:, 1])
+        a *= (max_acceleration / np.maximum(norm, max_acceleration))[:, None]  # 1 within the bound
+        dv = dv + a * dt
+        dp = dp + dv * dt
+        out[:, k] = dp
+    return out
+
+
 def mse_loss(raw: Tensor, y: Tensor) -> Tensor:
     """Mean squared error of the displacement (yards²) over samples, frames and both axes."""
     return ((raw.float().reshape(y.shape) - y.float()) ** 2).mean()
@@ -255,5 +289,5 @@ def _along(v: np.ndarray, towards: np.ndarray) -> np.ndarray:
 
 
 __all__ = ["SEQ_CHANNELS", "GhostingNet", "GhostingTensors", "GhostingTrainingConfig", "Standardizer",
-           "constant_acceleration", "constant_velocity", "load_ghosting_config", "mse_loss", "randomize_inputs",
-           "sequence_inputs", "steps"]
+           "constant_acceleration", "constant_velocity", "limit_acceleration", "load_ghosting_config", "mse_loss",
+           "randomize_inputs", "sequence_inputs", "steps"]

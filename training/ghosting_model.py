@@ -19,10 +19,12 @@ import pandas as pd
 import torch
 
 from training.ghosting import (SEQ_CHANNELS, GhostingNet, GhostingTensors, GhostingTrainingConfig,
-                               constant_velocity, sequence_inputs, steps)
+                               constant_velocity, limit_acceleration, load_ghosting_config, sequence_inputs, steps)
 from training.passing import Standardizer
 
-FORMAT_VERSION = 1
+# 2: the config holds network.max_acceleration (predictions are limited to it). A format-1 file has the
+# same weights' meaning and is read with the bound of the current conf/training.yaml.
+FORMAT_VERSION = 2
 
 
 @dataclass
@@ -39,7 +41,7 @@ class GhostingModel:
     def build(cls, features: list[str], seq_scale: Standardizer, static_scale: Standardizer,
               config: GhostingTrainingConfig, observed_frames: int, horizon: int) -> GhostingModel:
         net = GhostingNet(n_seq=len(SEQ_CHANNELS), n_static=len(features), horizon=horizon,
-                          **config.network.model_dump())
+                          **config.network.model_dump(exclude={"max_acceleration"}))
         return cls(net, seq_scale, static_scale, list(features), config, observed_frames, horizon)
 
     @classmethod
@@ -63,7 +65,8 @@ class GhostingModel:
         return GhostingTensors(seq, static, y, self.horizon)
 
     def predict(self, frame: pd.DataFrame, device: torch.device | str = "cpu", batch_size: int = 2048) -> np.ndarray:
-        """``[n, H, 2]`` predicted positions (float64): constant velocity + the network's residual."""
+        """``[n, H, 2]`` predicted positions (float64): constant velocity + the network's residual,
+        limited to ``config.network.max_acceleration`` (``training.ghosting.limit_acceleration``)."""
         data = self.tensors(frame)
         device = torch.device(device)
         self.net.to(device).eval()
@@ -73,7 +76,8 @@ class GhostingModel:
             for seq, lengths, static, _ in data.batches(batch_size):
                 out.append(self.net(seq.to(device), lengths.to(device), static.to(device)).float().cpu())
         raw = torch.cat(out).numpy().astype(np.float64) if out else np.zeros((0, 2 * self.horizon))
-        return constant_velocity(frame, self.horizon) + raw.reshape(len(frame), self.horizon, 2)
+        residual = limit_acceleration(raw.reshape(len(frame), self.horizon, 2), self.config.network.max_acceleration)
+        return constant_velocity(frame, self.horizon) + residual
 
     def save(self, path: str | Path) -> Path:
         path = Path(path)
@@ -97,11 +101,15 @@ class GhostingModel:
             body = torch.load(path, map_location="cpu", weights_only=False)
         except Exception as err:  # a truncated or foreign file
             raise ValueError(f"ghosting model {path}: not a readable model file ({type(err).__name__}: {err})") from None
-        if not isinstance(body, dict) or body.get("kind") != "ghosting" or body.get("format") != FORMAT_VERSION:
+        if not isinstance(body, dict) or body.get("kind") != "ghosting" or body.get("format") not in (1, FORMAT_VERSION):
             raise ValueError(f"ghosting model {path}: expected a trackflow ghosting model (format {FORMAT_VERSION})")
+        config = body["config"]
+        if body["format"] == 1:  # before the acceleration bound: the current configuration's
+            config = {**config, "network": {**config["network"],
+                                            "max_acceleration": load_ghosting_config().network.max_acceleration}}
         model = cls.build(body["features"], Standardizer(np.asarray(body["seq_mean"]), np.asarray(body["seq_std"])),
                           Standardizer(np.asarray(body["mean"]), np.asarray(body["std"])),
-                          GhostingTrainingConfig(**body["config"]), int(body["observed_frames"]), int(body["horizon"]))
+                          GhostingTrainingConfig(**config), int(body["observed_frames"]), int(body["horizon"]))
         model.net.load_state_dict(body["weights"])
         model.net.eval()
         return model

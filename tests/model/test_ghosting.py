@@ -13,8 +13,8 @@ from evaluation.ghosting import bars, composite_table, error_table
 from evaluation.ghosting_bdb2026 import evaluate_prediction_weeks, prediction_samples, write_prediction_week
 from evaluation.ghosting_counterfactual import TARGET_DEPENDENT, retarget
 from pipelines.field import DT, FIELD_LENGTH, FIELD_WIDTH, ngs_angle, rotate_to_left
-from training.ghosting import (GhostingNet, constant_acceleration, constant_velocity, load_ghosting_config, mse_loss,
-                               randomize_inputs, steps)
+from training.ghosting import (GhostingNet, constant_acceleration, constant_velocity, limit_acceleration,
+                               load_ghosting_config, mse_loss, randomize_inputs, steps)
 from training.ghosting_data import frame_suffixes, to_left_to_right, velocity
 from training.ghosting_model import GhostingModel
 from training.passing import fit
@@ -84,6 +84,35 @@ def test_ade_fde_rmse_against_hand_computed_values():
 def _straight(start, velocity_, n_steps=H):
     t = np.arange(n_steps + 1)[:, None] * DT
     return np.asarray(start, float) + np.asarray(velocity_, float) * t
+
+
+def implied_acceleration(frame: pd.DataFrame, future: np.ndarray) -> np.ndarray:
+    """``[n, H]`` |a| (yd/s²) of each predicted frame from the positions, the first from the reported
+    release velocity: second differences at 10 Hz."""
+    p0, v0 = frame[["x_0", "y_0"]].to_numpy(float), frame[["vx_0", "vy_0"]].to_numpy(float)
+    v = np.concatenate([v0[:, None], np.diff(np.concatenate([p0[:, None], future], axis=1), axis=1) / DT], axis=1)
+    a = np.diff(v, axis=1) / DT
+    return np.hypot(a[..., 0], a[..., 1])
+
+
+def test_limit_acceleration_bounds_every_frame_and_keeps_feasible_paths():
+    a_max = CFG.network.max_acceleration
+    k = np.arange(1, H + 1)[None, :, None]
+    # within the bound (constant acceleration at 0.9·a_max; zero = constant velocity): unchanged
+    a = 0.9 * a_max * np.array([[0.6, -0.8], [1.0, 0.0]])[:, None, :]
+    feasible = a * DT ** 2 * k * (k + 1) / 2  # v_k = v₀ + k·a·Δt, p_k = p_{k−1} + v_k·Δt
+    np.testing.assert_allclose(limit_acceleration(feasible, a_max), feasible, rtol=0, atol=1e-12)
+    assert (limit_acceleration(np.zeros((3, H, 2)), a_max) == 0).all()
+    # a jump to 2·a_max·Δt of velocity: a_max in frame 1, the rest caught up in frame 2, then steady
+    jump = np.zeros((1, H, 2))
+    jump[0, :, 0] = 2 * a_max * DT * DT * np.arange(1, H + 1)
+    out = limit_acceleration(jump, a_max)[0, :, 0]
+    np.testing.assert_allclose(out, a_max * DT ** 2 * (1 + 2 * np.arange(H)), atol=1e-12)
+    # anything at all: never above the bound, and the wild ones at it
+    wild = np.random.default_rng(0).normal(0, 30, (500, H, 2))
+    frame, _ = tracks(500)
+    acc = implied_acceleration(frame, constant_velocity(frame, H) + limit_acceleration(wild, a_max))
+    assert acc.max() <= a_max + 1e-9 and acc.min() > 0.99 * a_max
 
 
 def test_composite_signs_closing_fleeing_and_standing():
@@ -204,6 +233,31 @@ def test_network_shapes_and_a_fresh_network_predicts_constant_velocity():
     assert isinstance(model.net, GhostingNet)
 
 
+def test_predictions_never_exceed_the_acceleration_bound_even_from_extreme_inputs():
+    a_max = CFG.network.max_acceleration
+    frame, _ = tracks(300, seed=5)
+    refs = pd.DataFrame({f"ref_{r}_{c}": frame[f"{c}_0"] + 5.0 for r in ("qb", "ball", "opp") for c in "xy"})
+    for c in ("qb", "ball", "opp"):
+        frame[f"cl_{c}"] = 0.0
+    frame["speed_to_landing"], frame["dx_landing"], frame["dy_landing"] = 0.0, 10.0, 0.0
+    model, _ = _model(frame)
+    with torch.no_grad():  # a network far from constant velocity: residuals of many yards
+        model.net.head.weight.normal_(0, 5.0)
+        model.net.head.bias.normal_(0, 5.0)
+    turned, _ = randomize_inputs(frame, refs, 1.0, seed=1)  # every defender turned to a random direction
+    fast = frame.copy()
+    for sfx in frame_suffixes(K):  # at 12 yd/s
+        for c in ("vx", "vy", "s"):
+            fast[f"{c}_{sfx}"] = frame[f"{c}_{sfx}"] * 12.0 / frame["s_0"]
+    for inputs in (frame, turned, fast):
+        acc = implied_acceleration(inputs, model.predict(inputs))
+        assert acc.max() <= a_max + 1e-6 and acc.max() > 0.99 * a_max  # the bound is reached, never passed
+        # the network alone (constant velocity + its raw residual) would go far beyond it
+        t = model.tensors(inputs)
+        raw = model.net(t.seq, t.lengths, t.static).detach().numpy()
+        assert implied_acceleration(inputs, constant_velocity(inputs, H) + raw.reshape(-1, H, 2)).max() > 3 * a_max
+
+
 def test_training_is_seeded_and_the_bundle_round_trips(tmp_path):
     frame, future = tracks(300, accel=True, seed=3)
     runs = []
@@ -218,6 +272,17 @@ def test_training_is_seeded_and_the_bundle_round_trips(tmp_path):
     loaded = GhostingModel.load(a.save(tmp_path / "g.pt"))
     np.testing.assert_allclose(loaded.predict(frame), a.predict(frame), atol=1e-6)
     assert loaded.features == ["context", "d_target"]
+    assert loaded.config.network.max_acceleration == CFG.network.max_acceleration
+    # a format-1 file (before the bound) is read with the bound of the current configuration
+    body = torch.load(tmp_path / "g.pt", weights_only=False)
+    assert body["format"] == 2
+    old = {**body, "format": 1, "config": {**body["config"], "network": {
+        k: v for k, v in body["config"]["network"].items() if k != "max_acceleration"}}}
+    torch.save(old, tmp_path / "g1.pt")
+    np.testing.assert_allclose(GhostingModel.load(tmp_path / "g1.pt").predict(frame), a.predict(frame), atol=1e-6)
+    torch.save({**body, "format": 3}, tmp_path / "g3.pt")
+    with pytest.raises(ValueError, match=r"expected a trackflow ghosting model \(format 2\)"):
+        GhostingModel.load(tmp_path / "g3.pt")
     (tmp_path / "bad.pt").write_bytes(b"not a model")
     with pytest.raises(ValueError, match="not a readable model file"):
         GhostingModel.load(tmp_path / "bad.pt")
