@@ -116,6 +116,12 @@ class PassingData:
     def __len__(self) -> int:
         return len(self.y)
 
+    def take(self, rows: np.ndarray) -> PassingData:
+        """The plays where the boolean mask ``rows`` is set."""
+        return PassingData(seq=self.seq[rows], lengths=self.lengths[rows], static_raw=self.static_raw[rows],
+                           y=self.y[rows], game_id=self.game_id[rows],
+                           context=self.context.loc[rows].reset_index(drop=True), features=list(self.features))
+
 
 def load_passing_data(settings: Settings, season: int, weeks: list[int], features: list[str] | None = None
                       ) -> PassingData:
@@ -135,6 +141,18 @@ def load_passing_data(settings: Settings, season: int, weeks: list[int], feature
     return PassingData(seq=seq, lengths=lengths, static_raw=context[features].to_numpy(dtype=np.float64),
                        y=y.astype(np.float32), game_id=context["game_id"].to_numpy(), context=context,
                        features=list(features))
+
+
+def sample_games(game_id: np.ndarray, max_games: int | None, seed: int) -> np.ndarray:
+    """Boolean mask of the rows of ``max_games`` games drawn by ``seed`` (every row when None or when
+    there are no more games than that): the retraining DAG's sample limit."""
+    games = np.unique(game_id)
+    if max_games is None or len(games) <= max_games:
+        return np.ones(len(game_id), dtype=bool)
+    if max_games < 3:
+        raise ValueError(f"max_games {max_games}: the split by game needs at least 3 games")
+    kept = np.random.default_rng(seed).choice(games, size=max_games, replace=False)
+    return np.isin(game_id, kept)
 
 
 def split_by_game(game_id: np.ndarray, split: SplitConfig, seed: int) -> dict[str, np.ndarray]:

@@ -28,16 +28,20 @@ import torch
 
 from evaluation.ghosting import bars, composite_table, error_table
 from pipelines.config import Settings
-from pipelines.mlflow_runs import RETRAINING_EXPERIMENT, load_run_artifact, start_run
+from pipelines.mlflow_runs import RETRAINING_EXPERIMENT, load_run_artifact, log_lake_input, start_run
 from training.ghosting import (GhostingTrainingConfig, constant_acceleration, constant_velocity, load_ghosting_config,
                                mse_loss, randomize_inputs)
 from training.ghosting_data import GhostingData, load_ghosting_data, load_release_context
 from training.ghosting_model import GhostingModel
-from training.passing import fit, resolve_device, split_by_game
+from training.passing import fit, resolve_device, sample_games, split_by_game
 
 ARTIFACT_DIR = "ghosting"
 MODEL_FILE = "ghosting_model.pt"  # under ARTIFACT_DIR
 STAGE = "train_ghosting"
+# the test samples' keys, logged as ARTIFACT_DIR/evaluation_set.parquet: the registry evaluates a
+# challenger and the current champion on exactly these samples
+EVALUATION_KEYS = ("season", "week", "game_id", "play_id", "nfl_id")
+EVALUATION_SET_FILE = "evaluation_set.parquet"
 
 
 @dataclass
@@ -51,7 +55,8 @@ class GhostingRun:
 
 
 def train_ghosting(settings: Settings, season: int, weeks: list[int], config: GhostingTrainingConfig | None = None,
-                   device: str | None = None, max_epochs: int | None = None, progress: bool = False) -> GhostingRun:
+                   device: str | None = None, max_epochs: int | None = None, progress: bool = False,
+                   max_games: int | None = None) -> GhostingRun:
     import mlflow
 
     cfg = config or load_ghosting_config()
@@ -59,6 +64,10 @@ def train_ghosting(settings: Settings, season: int, weeks: list[int], config: Gh
         cfg = cfg.model_copy(update={"max_epochs": max_epochs})
     dev = resolve_device(device or cfg.device)
     data = load_ghosting_data(settings, season, weeks)
+    keep = sample_games(data.game_id, max_games, cfg.seed)
+    if not keep.all():
+        data = GhostingData(frame=data.frame[keep].reset_index(drop=True), future=data.future[keep],
+                            features=data.features, observed_frames=data.observed_frames)
     split = split_by_game(data.game_id, cfg.split, cfg.seed)
     frame, H = data.frame, data.horizon
     torch.manual_seed(cfg.seed)
@@ -74,9 +83,10 @@ def train_ghosting(settings: Settings, season: int, weeks: list[int], config: Gh
                    tags={"stage": STAGE, "device": str(dev), "season": str(season),
                          "weeks": ",".join(map(str, weeks))},
                    nested=mlflow.active_run() is not None) as run:
-        mlflow.log_params({**_flat(cfg.model_dump(), "ghosting"), "features": len(data.features),
+        mlflow.log_params({**_flat(cfg.model_dump(), "ghosting"), "features": len(data.features), "max_games": max_games,
                            "observed_frames": data.observed_frames, "horizon": H,
                            **{f"samples.{k}": int(v.sum()) for k, v in split.items()}})
+        log_lake_input(settings.paths.lake / "features" / "ghosting", season, weeks)
         checkpoint = settings.paths.home / "checkpoints" / f"ghosting-{key}.pt"
 
         def log_epoch(epoch, row):
@@ -145,6 +155,7 @@ def _log_artifacts(errors, composites, model: GhostingModel, test: pd.DataFrame,
         fig.savefig(out / "trajectories.png", dpi=100)
         plt.close(fig)
         model.save(out / MODEL_FILE)
+        test[list(EVALUATION_KEYS)].to_parquet(out / EVALUATION_SET_FILE, index=False)
         mlflow.log_artifacts(str(out), artifact_path=ARTIFACT_DIR)
 
 

@@ -27,15 +27,19 @@ from evaluation.passing import bars, evaluate_passing
 from features.build import load_features_config
 from pipelines import lake
 from pipelines.config import Settings
-from pipelines.mlflow_runs import RETRAINING_EXPERIMENT, load_run_artifact, start_run
+from pipelines.mlflow_runs import RETRAINING_EXPERIMENT, load_run_artifact, log_lake_input, start_run
 from pipelines.schema import TRUTH_PLAYS, TRUTH_QUANTILE_LEVELS
 from training.passing import (PassingTrainingConfig, Standardizer, Tensors, fit, gaussian_distribution,
                               gaussian_loss, load_passing_data, load_training_config, predict, resolve_device,
-                              sbp_distribution, sbp_loss, split_by_game)
+                              sample_games, sbp_distribution, sbp_loss, split_by_game)
 from training.passing_model import PassingModel
 
 ARTIFACT_DIR = "passing"
 MODEL_FILES = {"sbp": "sbp_model.pt", "gaussian": "gaussian_model.pt"}  # under ARTIFACT_DIR
+# the test plays' keys, logged as ARTIFACT_DIR/evaluation_set.parquet: the registry evaluates a
+# challenger and the current champion on exactly these plays
+EVALUATION_KEYS = ("season", "week", "game_id", "play_id")
+EVALUATION_SET_FILE = "evaluation_set.parquet"
 
 
 @dataclass
@@ -48,7 +52,8 @@ class PassingRun:
 
 
 def train_passing(settings: Settings, season: int, weeks: list[int], config: PassingTrainingConfig | None = None,
-                  device: str | None = None, max_epochs: int | None = None, progress: bool = False) -> PassingRun:
+                  device: str | None = None, max_epochs: int | None = None, progress: bool = False,
+                  max_games: int | None = None) -> PassingRun:
     import mlflow
 
     cfg = config or load_training_config()
@@ -57,6 +62,7 @@ def train_passing(settings: Settings, season: int, weeks: list[int], config: Pas
     dev = resolve_device(device or cfg.device)
     max_frames = load_features_config().max_frames
     data = load_passing_data(settings, season, weeks)
+    data = data.take(sample_games(data.game_id, max_games, cfg.seed))
     split = split_by_game(data.game_id, cfg.split, cfg.seed)
     scale = Standardizer.fit(data.static_raw[split["train"]])
     tensors = {name: Tensors.of(data, rows, scale) for name, rows in split.items()}
@@ -66,8 +72,9 @@ def train_passing(settings: Settings, season: int, weeks: list[int], config: Pas
                    tags={"stage": "train_passing", "device": str(dev), "season": str(season),
                          "weeks": ",".join(map(str, weeks))},
                    nested=mlflow.active_run() is not None) as run:
-        mlflow.log_params({**_flat(cfg.model_dump(), "passing"), "features": len(data.features),
+        mlflow.log_params({**_flat(cfg.model_dump(), "passing"), "features": len(data.features), "max_games": max_games,
                            **{f"plays.{k}": int(v.sum()) for k, v in split.items()}})
+        log_lake_input(settings.paths.lake / "features" / "passing", season, weeks)
         models, epochs = {}, {}
         for name, loss in (("sbp", sbp_loss(cfg.sbp)), ("gaussian", gaussian_loss)):
             torch.manual_seed(cfg.seed)
@@ -92,7 +99,9 @@ def train_passing(settings: Settings, season: int, weeks: list[int], config: Pas
         met = bars(table)
         mlflow.log_metrics({f"test.{model}.{metric}": float(v) for (model, metric), v in table.stack().items()})
         mlflow.log_metrics({f"bar.{k}": float(v) for k, v in met.items()})
-        _log_artifacts(table, pit, models)
+        _log_artifacts(table, pit, models, data.context.loc[split["test"], list(EVALUATION_KEYS)])
+        mlflow.log_figure(_sample_pdfs(sbp, gaussian, test.y.numpy(), data.context.loc[split["test"]], cfg.seed),
+                          f"{ARTIFACT_DIR}/sample_play_pdfs.png")
         return PassingRun(metrics=table, bars=met, split_plays={k: int(v.sum()) for k, v in split.items()},
                           epochs=epochs, run_id=run.info.run_id)
 
@@ -131,7 +140,7 @@ def _truth_quantiles(settings: Settings, season: int, weeks: list[int], keys: pd
     return {q: joined[c].to_numpy(dtype=np.float64) for q, c in columns.items()}
 
 
-def _log_artifacts(table, pit, models: dict[str, PassingModel]) -> None:
+def _log_artifacts(table, pit, models: dict[str, PassingModel], evaluation_set: pd.DataFrame) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -151,7 +160,34 @@ def _log_artifacts(table, pit, models: dict[str, PassingModel]) -> None:
         plt.close(fig)
         for name, model in models.items():
             model.save(out / MODEL_FILES[name])
+        evaluation_set.reset_index(drop=True).to_parquet(out / EVALUATION_SET_FILE, index=False)
         mlflow.log_artifacts(str(out), artifact_path=ARTIFACT_DIR)
+
+
+def _sample_pdfs(sbp, gaussian, y: np.ndarray, context: pd.DataFrame, seed: int, plays: int = 6):
+    """A figure of the predicted densities of a few test plays (SBP and its Gaussian twin) with the
+    actual yards: what a scientist looks at before trusting the calibration numbers."""
+    from matplotlib.figure import Figure
+
+    rows = np.sort(np.random.default_rng(seed).choice(len(y), size=min(plays, len(y)), replace=False))
+    grid = torch.arange(-15.0, 60.5, 0.5)
+    with torch.no_grad():
+        expanded = grid[:, None].expand(len(grid), len(y))
+        sbp_pdf = sbp.log_prob(expanded.to(sbp.median.dtype)).exp().numpy()
+        gauss_pdf = gaussian.log_prob(expanded.to(gaussian.loc.dtype)).exp().numpy()
+    fig = Figure(figsize=(10, 5.5))
+    axes = fig.subplots(2, 3, squeeze=False).ravel()
+    keys = context[["game_id", "play_id"]].to_numpy()
+    for ax, i in zip(axes, rows):
+        ax.plot(grid, sbp_pdf[:, i], "b-", lw=1.5, label="SBP")
+        ax.plot(grid, gauss_pdf[:, i], "r--", lw=1, label="Gaussian")
+        ax.axvline(float(y[i]), color="k", lw=1, label="actual")
+        ax.set_title(f"game {keys[i, 0]} play {keys[i, 1]}", fontsize=8)
+        ax.set_xlabel("yards gained", fontsize=8)
+    axes[0].legend(fontsize=7)
+    fig.suptitle("predicted yards-gained densities, sample test plays")
+    fig.tight_layout()
+    return fig
 
 
 def _run_key(cfg: PassingTrainingConfig, data, device: torch.device) -> str:

@@ -8,6 +8,7 @@ import json
 
 import mlflow
 import numpy as np
+import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
@@ -75,7 +76,13 @@ def test_train_passing_trains_three_models_in_one_mlflow_run(project):
     client = mlflow.MlflowClient()
     assert len(client.get_metric_history(run["run_id"], "sbp.validation_nll")) == 2  # one per epoch
     assert {a.path for a in client.list_artifacts(run["run_id"], "passing")} >= {
-        "passing/passing_evaluation.csv", "passing/pit_histogram.png", "passing/sbp_model.pt", "passing/gaussian_model.pt"}
+        "passing/passing_evaluation.csv", "passing/pit_histogram.png", "passing/sbp_model.pt", "passing/gaussian_model.pt",
+        "passing/evaluation_set.parquet", "passing/sample_play_pdfs.png"}
+    # the test plays' keys, which the registry evaluates a challenger and the champion on
+    keys = pd.read_parquet(mlflow.artifacts.download_artifacts(run_id=run["run_id"],
+                                                               artifact_path="passing/evaluation_set.parquet"))
+    assert list(keys.columns) == ["season", "week", "game_id", "play_id"]
+    assert len(keys) == int(run["params.plays.test"]) > 0 and not keys.duplicated().any()
     assert not list((project["settings"].paths.home / "checkpoints").glob("*.pt"))  # removed once finished
 
 
@@ -166,7 +173,11 @@ def test_train_ghosting_trains_the_model_and_both_baselines_in_one_mlflow_run(pr
     assert len(client.get_metric_history(run["run_id"], "ghosting.validation_mse")) == 2  # one per epoch
     assert {a.path for a in client.list_artifacts(run["run_id"], "ghosting")} >= {
         "ghosting/ghosting_errors.csv", "ghosting/ghosting_composite.csv", "ghosting/trajectories.png",
-        "ghosting/ghosting_model.pt"}
+        "ghosting/ghosting_model.pt", "ghosting/evaluation_set.parquet"}
+    keys = pd.read_parquet(mlflow.artifacts.download_artifacts(run_id=run["run_id"],
+                                                               artifact_path="ghosting/evaluation_set.parquet"))
+    assert list(keys.columns) == ["season", "week", "game_id", "play_id", "nfl_id"]
+    assert len(keys) == int(run["params.samples.test"]) > 0 and not keys.duplicated().any()
     assert not list((project["settings"].paths.home / "checkpoints").glob("ghosting-*.pt"))
 
 
