@@ -10,9 +10,13 @@ PROFILE ?= demo
 PYTEST_ARGS ?=
 BENCH_HOME ?= /tmp/trackflow-bench-passing
 BENCH_WEEKS ?= 1-8
+UI_PORT ?= 5000
+AIRFLOW_PORT ?= 8080
+# pid and log of `make airflow` (the project-local AIRFLOW_HOME of conf/trackflow.yaml)
+AIRFLOW_STATE := .airflow
 
 .DEFAULT_GOAL := help
-.PHONY: help run test bench bench-etl bench-passing lock java clean
+.PHONY: help run test ui airflow airflow-stop bench bench-etl bench-passing lock java clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -30,8 +34,26 @@ java:  ## check that Java 17+ is there (Spark needs it)
 	@v=$$(java -version 2>&1 | sed -n 's/.*version "\([0-9]*\).*/\1/p' | head -1); \
 	  if [ -z "$$v" ] || [ "$$v" -lt 17 ]; then echo "trackflow needs Java 17 or newer for Spark; found: $$(java -version 2>&1 | head -1)" >&2; exit 1; fi
 
-run: java $(STAMP)  ## simulate the demo profile (about two weeks) and print a summary
-	$(BIN)/trackflow --profile $(PROFILE) simulate
+run: java $(STAMP)  ## the whole pipeline on the demo profile: Airflow runs preseason_retraining, then a summary
+	$(BIN)/trackflow --profile $(PROFILE) airflow dags test preseason_retraining
+	$(BIN)/trackflow --profile $(PROFILE) runs show
+
+ui: $(STAMP)  ## the MLflow UI on http://127.0.0.1:5000 (UI_PORT=…) over the project's runs and registry
+	$(BIN)/trackflow --profile $(PROFILE) ui --port $(UI_PORT)
+
+airflow: java $(STAMP)  ## Airflow standalone on http://127.0.0.1:8080 (AIRFLOW_PORT=…) in the background; `make airflow-stop` stops it
+	@mkdir -p $(AIRFLOW_STATE)
+	@if [ -f $(AIRFLOW_STATE)/standalone.pid ] && kill -0 $$(cat $(AIRFLOW_STATE)/standalone.pid) 2>/dev/null; then \
+	  echo "Airflow is already running (process group $$(cat $(AIRFLOW_STATE)/standalone.pid)); make airflow-stop stops it"; exit 0; fi; \
+	AIRFLOW__API__PORT=$(AIRFLOW_PORT) setsid $(BIN)/trackflow --profile $(PROFILE) airflow standalone \
+	  > $(AIRFLOW_STATE)/standalone.log 2>&1 < /dev/null & echo $$! > $(AIRFLOW_STATE)/standalone.pid; \
+	echo "Airflow starting on http://127.0.0.1:$(AIRFLOW_PORT) (process group $$(cat $(AIRFLOW_STATE)/standalone.pid), log $(AIRFLOW_STATE)/standalone.log)"; \
+	echo "the admin password is in $(AIRFLOW_STATE)/simple_auth_manager_passwords.json.generated once it is up"
+
+airflow-stop:  ## stop what `make airflow` started (its whole process group)
+	@if [ -f $(AIRFLOW_STATE)/standalone.pid ] && kill -0 $$(cat $(AIRFLOW_STATE)/standalone.pid) 2>/dev/null; then \
+	  kill -TERM -- -$$(cat $(AIRFLOW_STATE)/standalone.pid); rm -f $(AIRFLOW_STATE)/standalone.pid; echo "Airflow stopped"; \
+	else rm -f $(AIRFLOW_STATE)/standalone.pid; echo "Airflow is not running"; fi
 
 test: java $(STAMP)  ## run the test suite
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -307,6 +307,31 @@ def read_selection(path: Path) -> list[str]:
     return selected
 
 
+@dataclass
+class SelectionRun:
+    selection: Selection
+    path: Path  # the JSON the trainers read
+    run_id: str  # its MLflow run
+
+
+def run_selection(settings: Settings, model: str, season: int, weeks: list[int]) -> SelectionRun:
+    """The selection stage: read ``model``'s feature table for ``weeks``, select, write the JSON the
+    trainers read and log the run.  Raises SelectionError (too few rows, no usable candidate) or
+    FileNotFoundError (a week without features) with the reason."""
+    import pyarrow as pa
+
+    from pipelines import lake
+
+    table = lake.read_weeks(settings.paths.lake / "features" / model, season, weeks)
+    flat = table.select([f.name for f in table.schema
+                         if not pa.types.is_list(f.type) and not pa.types.is_fixed_size_list(f.type)])
+    selection = select_features(flat.to_pandas(), model)
+    path = write_selection(selection, selection_path(settings, model))
+    label = f"w{weeks[0]}-{weeks[-1]}" if len(weeks) > 1 else f"w{weeks[0]}"
+    run_id = log_selection(settings, selection, run_name=f"select {model} {season} {label}")
+    return SelectionRun(selection, path, run_id)
+
+
 def log_selection(settings: Settings, selection: Selection, run_name: str | None = None) -> str:
     """Log the selection to MLflow (experiment trackflow/preseason-retraining, nested under the
     active run if there is one); returns the run id."""

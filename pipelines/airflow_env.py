@@ -22,11 +22,15 @@ def airflow_environment(settings: Settings, base: dict[str, str] | None = None) 
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
         "AIRFLOW__API__HOST": env.get("AIRFLOW__API__HOST", "127.0.0.1"),
+        "AIRFLOW__API__PORT": env.get("AIRFLOW__API__PORT", "8080"),
         # tasks inherit the profile and configuration of the process that started Airflow
         "TRACKFLOW_PROFILE": settings.profile,
         "TRACKFLOW_CONFIG": str(settings.config_file),
         "TRACKFLOW__PATHS__HOME": str(settings.paths.home),
     })
+    # tasks reach the API server at this URL: it must follow the port, or every task fails
+    env.setdefault("AIRFLOW__CORE__EXECUTION_API_SERVER_URL",
+                   f"http://127.0.0.1:{env['AIRFLOW__API__PORT']}/execution/")
     return env
 
 

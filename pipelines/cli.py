@@ -248,24 +248,16 @@ def select(
         [FeatureModel.passing, FeatureModel.ghosting], help="Model(s) to select features for (repeatable)."),
 ) -> None:
     """Rank feature columns by XGBoost gain (conf/feature_selection.yaml), write the list the trainers read, log to MLflow."""
-    from features.selection import SelectionError, log_selection, select_features, selection_path, write_selection
-    from pipelines import lake
+    from features.selection import SelectionError, run_selection
 
     settings = _settings(ctx)
     for name in (m.value for m in model):
-        table = lake.read_weeks(settings.paths.lake / "features" / name, season, weeks)
-        flat = table.select([f.name for f in table.schema if not pa.types.is_list(f.type)
-                             and not pa.types.is_fixed_size_list(f.type)])
-        try:
-            selection = select_features(flat.to_pandas(), name)
-        except SelectionError as err:
-            typer.echo(f"trackflow select: {err}", err=True)
-            raise typer.Exit(1) from None
-        path = write_selection(selection, selection_path(settings, name))
-        run_id = log_selection(settings, selection, run_name=f"select {name} {season} w{weeks[0]}-{weeks[-1]}")
-        top = ", ".join(selection.selected[:8]) + (" …" if len(selection.selected) > 8 else "")
-        typer.echo(f"{name}: {len(selection.selected)} of {len(selection.importances)} features ({top}); "
-                   f"holdout {selection.holdout} → {path} (MLflow run {run_id})")
+        with _stage_errors("select", SelectionError):
+            done = run_selection(settings, name, season, weeks)
+        selected = done.selection.selected
+        top = ", ".join(selected[:8]) + (" …" if len(selected) > 8 else "")
+        typer.echo(f"{name}: {len(selected)} of {len(done.selection.importances)} features ({top}); "
+                   f"holdout {done.selection.holdout} → {done.path} (MLflow run {done.run_id})")
 
 
 train_app = typer.Typer(help="Train a model (the passing SBP model, the ghosting trajectory model) and its baselines.",
@@ -378,12 +370,64 @@ def ghost(
     typer.echo(f"→ {out}")
 
 
+runs_app = typer.Typer(help="Look at retraining runs in the project's MLflow store.", no_args_is_help=True)
+app.add_typer(runs_app, name="runs")
+
+
+@runs_app.command("compare")
+def runs_compare(
+    ctx: typer.Context,
+    last: int = typer.Option(5, "--last", min=1, help="How many of the newest retraining runs to show."),
+) -> None:
+    """A table of the newest retraining runs: what they trained on, their status and headline test metrics."""
+    from evaluation.summary import compare_runs
+
+    table = compare_runs(_settings(ctx), last)
+    if table.empty:
+        typer.echo("no retraining runs yet: run `make run` (or `trackflow airflow dags test preseason_retraining`)")
+        return
+    typer.echo(table.to_markdown(index=False, floatfmt=".4f", missingval="–"))
+
+
+@runs_app.command("show")
+def runs_show(
+    ctx: typer.Context,
+    run_id: Optional[str] = typer.Argument(None, help="Retraining (parent) run id (default: the newest)."),
+) -> None:
+    """One retraining run: its metric tables, stages, registered versions and where its artifacts are."""
+    from evaluation.summary import retraining_summary
+
+    with _stage_errors("runs show", ValueError):
+        typer.echo(retraining_summary(_settings(ctx), run_id))
+
+
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 def airflow(ctx: typer.Context) -> None:
     """Run the airflow CLI with this project's AIRFLOW_HOME and dags/ (e.g. trackflow airflow dags test tracking_ingest 2025-09-10)."""
     from pipelines.airflow_env import run_airflow
 
     raise typer.Exit(run_airflow(_settings(ctx), list(ctx.args)))
+
+
+@app.command()
+def ui(
+    ctx: typer.Context,
+    port: int = typer.Option(5000, min=1, max=65535, envvar="MLFLOW_UI_PORT", help="Port of the MLflow UI."),
+    host: str = typer.Option("127.0.0.1", help="Interface to bind (127.0.0.1: this machine only)."),
+) -> None:
+    """Serve the MLflow UI over this project's store (the runs, nested runs, artifacts and registry of every stage)."""
+    import os
+    import sys
+
+    settings = _settings(ctx)
+    if not settings.mlflow_is_local:
+        typer.echo(f"runs are tracked on {settings.mlflow_tracking_uri} (mlflow.tracking_uri): open its UI there")
+        return
+    settings.paths.mlflow_db.parent.mkdir(parents=True, exist_ok=True)
+    typer.echo(f"MLflow UI on http://{host}:{port} over {settings.mlflow_tracking_uri} (Ctrl-C stops it)")
+    mlflow_cli = str(Path(sys.executable).with_name("mlflow"))
+    os.execv(mlflow_cli, [mlflow_cli, "server", "--backend-store-uri", settings.mlflow_tracking_uri,
+                          "--default-artifact-root", settings.mlflow_artifact_root, "--host", host, "--port", str(port)])
 
 
 @app.command("config")

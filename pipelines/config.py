@@ -140,6 +140,25 @@ class IngestConfig(_Strict):
     source: str = "synthetic:"
 
 
+class MlflowConfig(_Strict):
+    tracking_uri: str | None = Field(None, pattern=r"^(https?|databricks|postgresql|mysql|sqlite)[:+]")
+
+
+class RetrainingConfig(_Strict):
+    """Defaults of the preseason_retraining DAG (its params override them)."""
+    season: int | None = Field(None, ge=1920, le=2100)
+    weeks: str = "1-18"
+    max_games: int | None = Field(None, ge=3)
+    epochs: int | None = Field(None, ge=1)
+    device: str = Field("auto", pattern=r"^(auto|cpu|cuda(:[0-9]+)?)$")
+
+    @field_validator("weeks", mode="before")
+    @classmethod
+    def _weeks(cls, value: Any) -> str:
+        parse_weeks(value)
+        return value if isinstance(value, str) else ",".join(str(w) for w in parse_weeks(value))
+
+
 class Settings(_Strict):
     profile: str
     config_file: Path
@@ -147,6 +166,8 @@ class Settings(_Strict):
     simulator: SimulatorConfig
     spark: SparkConfig
     ingest: IngestConfig
+    retraining: RetrainingConfig = RetrainingConfig()
+    mlflow: MlflowConfig = MlflowConfig()
 
     @model_validator(mode="after")
     def _absolute_paths(self) -> "Settings":
@@ -162,7 +183,13 @@ class Settings(_Strict):
     # --- derived locations: computed here so that no other module builds them -----------------
     @property
     def mlflow_tracking_uri(self) -> str:
-        return f"sqlite:///{self.paths.mlflow_db}"
+        """``mlflow.tracking_uri`` (a tracking server or database), else the SQLite file under paths."""
+        return self.mlflow.tracking_uri or f"sqlite:///{self.paths.mlflow_db}"
+
+    @property
+    def mlflow_is_local(self) -> bool:
+        """True for the project's own SQLite store, whose artifacts live under ``paths.mlflow_artifacts``."""
+        return self.mlflow.tracking_uri is None
 
     @property
     def mlflow_artifact_root(self) -> str:

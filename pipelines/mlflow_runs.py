@@ -8,6 +8,8 @@ absolute, so runs started from any working folder land in the same store.
 from __future__ import annotations
 
 import contextlib
+import contextvars
+import hashlib
 import subprocess
 import tempfile
 from collections.abc import Callable, Iterator
@@ -20,6 +22,12 @@ T = TypeVar("T")
 
 INGEST_EXPERIMENT = "trackflow/ingest"
 RETRAINING_EXPERIMENT = "trackflow/preseason-retraining"
+# tags a retraining (parent) run hands to every run nested under it (see ``under_parent``)
+INHERITED_TAGS = ("data_manifest_hash", "seasons", "weeks", "airflow.dag_id", "airflow.run_id", "device")
+
+# (parent run id, inherited tags) while a stage runs under a retraining run: a DAG task runs each
+# stage in its own process, so the parent is named here rather than found as MLflow's active run
+_PARENT: contextvars.ContextVar[tuple[str, dict[str, str]] | None] = contextvars.ContextVar("parent", default=None)
 
 
 def git_sha() -> str:
@@ -38,7 +46,8 @@ def use_store(settings: Settings):
     """Point the mlflow module at the project's tracking store; returns the mlflow module."""
     import mlflow
 
-    settings.paths.mlflow_db.parent.mkdir(parents=True, exist_ok=True)
+    if settings.mlflow_is_local:
+        settings.paths.mlflow_db.parent.mkdir(parents=True, exist_ok=True)
     mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
     return mlflow
 
@@ -50,19 +59,74 @@ def experiment_id(settings: Settings, name: str) -> str:
     found = client.get_experiment_by_name(name)
     if found is not None:
         return found.experiment_id
-    location = f"{settings.mlflow_artifact_root}/{name.replace('/', '_')}"
+    # the project's store keeps artifacts under paths.mlflow_artifacts; a tracking server decides itself
+    location = f"{settings.mlflow_artifact_root}/{name.replace('/', '_')}" if settings.mlflow_is_local else None
     return client.create_experiment(name, artifact_location=location)
+
+
+def standard_tags(settings: Settings) -> dict[str, str]:
+    return {"git_sha": git_sha(), "config_hash": settings.config_hash(), "profile": settings.profile}
 
 
 @contextlib.contextmanager
 def start_run(settings: Settings, experiment: str, run_name: str, tags: dict[str, str] | None = None,
               nested: bool = False) -> Iterator:
-    """An MLflow run with the standard tags: git sha, config hash and profile, plus ``tags``."""
+    """An MLflow run with the standard tags: git sha, config hash and profile, plus ``tags``.
+
+    Inside ``under_parent(…)`` with no active run, the run is a child of that parent and carries
+    its inherited tags (the run's own ``tags`` win, e.g. its device)."""
     mlflow = use_store(settings)
-    standard = {"git_sha": git_sha(), "config_hash": settings.config_hash(), "profile": settings.profile}
+    parent = _PARENT.get()
+    inherited, parent_id = {}, None
+    if parent is not None and mlflow.active_run() is None:
+        parent_id, inherited = parent
     with mlflow.start_run(experiment_id=experiment_id(settings, experiment), run_name=run_name,
-                          tags={**standard, **(tags or {})}, nested=nested) as run:
+                          tags={**standard_tags(settings), **inherited, **(tags or {})}, nested=nested,
+                          parent_run_id=parent_id) as run:
         yield run
+
+
+@contextlib.contextmanager
+def under_parent(settings: Settings, parent_run_id: str) -> Iterator[dict[str, str]]:
+    """Runs started with ``start_run`` in this block nest under ``parent_run_id`` and inherit its
+    ``INHERITED_TAGS``; yields those tags."""
+    mlflow = use_store(settings)
+    try:
+        parent = mlflow.MlflowClient().get_run(parent_run_id)
+    except Exception as err:  # an unknown id
+        raise ValueError(f"retraining run {parent_run_id!r} is not in {settings.mlflow_tracking_uri}: "
+                         f"{type(err).__name__}") from None
+    tags = {k: v for k, v in parent.data.tags.items() if k in INHERITED_TAGS}
+    token = _PARENT.set((parent_run_id, tags))
+    try:
+        yield tags
+    finally:
+        _PARENT.reset(token)
+
+
+def log_lake_input(table_root: Path, season: int, weeks: list[int], context: str = "training") -> str:
+    """Record on the active run that it read ``weeks`` of a lake table (``mlflow.log_input``): the
+    source is the table's folder, the digest a sha256 over the partitions' files (the same rows give
+    the same digest, so runs that trained on the same data can be found by it).  Returns the digest."""
+    import mlflow
+    from mlflow.data.meta_dataset import MetaDataset
+    from mlflow.data.sources import LocalArtifactDatasetSource
+
+    from pipelines.lake import partition_dir
+
+    h = hashlib.sha256()
+    for week in weeks:
+        for path in sorted(partition_dir(table_root, season, week).rglob("*.parquet")):
+            h.update(f"{season}/{week}/{path.name}".encode())
+            with path.open("rb") as f:
+                for block in iter(lambda: f.read(1 << 20), b""):
+                    h.update(block)
+    digest = h.hexdigest()[:16]
+    label = f"w{weeks[0]}-{weeks[-1]}" if len(weeks) > 1 else f"w{weeks[0]}"
+    name = f"{table_root.parent.name}/{table_root.name} {season} {label}"
+    mlflow.log_input(MetaDataset(LocalArtifactDatasetSource(str(table_root)), name=name, digest=digest),
+                     context=context, tags={"season": str(season), "weeks": ",".join(map(str, weeks))})
+    return digest
 
 
 def load_run_artifact(settings: Settings, stage: str, artifact: str, load: Callable[[Path], T],

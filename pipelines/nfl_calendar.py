@@ -40,3 +40,10 @@ def season_week_of(day: dt.date | dt.datetime) -> tuple[int, int] | None:
         return None
     week = days // 7 + 1
     return (season, week) if week <= MAX_WEEK else None
+
+
+def last_complete_season(day: dt.date | dt.datetime) -> int:
+    """The newest season whose postseason is over on ``day`` (what a preseason retraining learns
+    from): the season before the one ``day`` falls in or precedes (seasons run March to February)."""
+    current = day.year if day.month >= 3 else day.year - 1
+    return current - 1
