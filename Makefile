@@ -13,7 +13,7 @@ BENCH_WEEKS ?= 1-8
 UI_PORT ?= 5000
 AIRFLOW_PORT ?= 8080
 # pid and log of `make airflow` (the project-local AIRFLOW_HOME of conf/trackflow.yaml)
-AIRFLOW_STATE := .airflow
+AIRFLOW_STATE ?= .airflow
 
 .DEFAULT_GOAL := help
 .PHONY: help run test ui airflow airflow-stop bench bench-etl bench-passing lock java clean
@@ -52,7 +52,7 @@ airflow: java $(STAMP)  ## Airflow standalone on http://127.0.0.1:8080 (AIRFLOW_
 
 airflow-stop:  ## stop what `make airflow` started (its whole process group)
 	@if [ -f $(AIRFLOW_STATE)/standalone.pid ] && kill -0 $$(cat $(AIRFLOW_STATE)/standalone.pid) 2>/dev/null; then \
-	  kill -TERM -- -$$(cat $(AIRFLOW_STATE)/standalone.pid); rm -f $(AIRFLOW_STATE)/standalone.pid; echo "Airflow stopped"; \
+	  kill -TERM -$$(cat $(AIRFLOW_STATE)/standalone.pid); rm -f $(AIRFLOW_STATE)/standalone.pid; echo "Airflow stopped"; \
 	else rm -f $(AIRFLOW_STATE)/standalone.pid; echo "Airflow is not running"; fi
 
 test: java $(STAMP)  ## run the test suite

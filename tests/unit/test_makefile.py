@@ -41,3 +41,55 @@ def test_ci_runs_the_readme_test_command():
     assert "make test" in ci and "make test" in readme and "make run" in readme
     assert os.access(PROJECT_ROOT / ".ci" / "run", os.X_OK)
     assert Path(PROJECT_ROOT / "requirements.lock").read_text().count("torch==2.13.0") == 1
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_make_airflow_serves_on_localhost_and_airflow_stop_ends_its_process_group(tmp_path):
+    import json
+    import urllib.request
+
+    port, state = _free_port(), tmp_path / "state"
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith(("TRACKFLOW", "AIRFLOW"))},
+           "TRACKFLOW__PATHS__HOME": str(tmp_path), "TRACKFLOW_PROFILE": "test"}
+    args = [MAKE, "-s", "-C", str(PROJECT_ROOT), f"AIRFLOW_PORT={port}", f"AIRFLOW_STATE={state}"]
+    started = subprocess.run([*args, "airflow"], env=env, capture_output=True, text=True, timeout=300)
+    assert started.returncode == 0, started.stderr
+    assert f"http://127.0.0.1:{port}" in started.stdout
+    group = int((state / "standalone.pid").read_text())
+    try:
+        health, deadline = None, time.time() + 180
+        while time.time() < deadline and health is None:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v2/monitor/health", timeout=5) as r:
+                    health = json.load(r)
+            except OSError:
+                time.sleep(2)
+        assert health is not None, (state / "standalone.log").read_text()[-3000:]
+        assert health["metadatabase"]["status"] == "healthy"
+        again = subprocess.run([*args, "airflow"], env=env, capture_output=True, text=True, timeout=60)
+        assert "already running" in again.stdout
+    finally:
+        stopped = subprocess.run([*args, "airflow-stop"], env=env, capture_output=True, text=True, timeout=60)
+    assert "Airflow stopped" in stopped.stdout, stopped.stdout + stopped.stderr
+    deadline = time.time() + 30
+    while time.time() < deadline and _group_alive(group):
+        time.sleep(1)
+    assert not _group_alive(group)
+    assert (tmp_path / ".airflow" / "airflow.db").is_file()  # the project-local AIRFLOW_HOME of the settings
+
+
+def _group_alive(group: int) -> bool:
+    try:
+        os.killpg(group, 0)
+    except ProcessLookupError:
+        return False
+    # zombies of the group count as gone
+    out = subprocess.run(["ps", "-o", "stat=", "-g", str(group)], capture_output=True, text=True).stdout.split()
+    return any(not s.startswith("Z") for s in out)
