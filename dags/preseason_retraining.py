@@ -6,12 +6,12 @@ SBP model (with its Gaussian and XGBoost baselines) and the defender trajectory 
 (with its constant-velocity and constant-acceleration baselines).
 
 **Schedule.** Yearly on August 1st, 06:00 UTC: after the previous season's data is final and about a
-month before the opener, when training camps start. Without a `season` param a run trains on the last
+month before the opener, when training camps start. Without a `seasons` param a run trains on the last
 complete season before its logical date (`pipelines.nfl_calendar.last_complete_season`).
 
-**Params** (each falls back on the `retraining` section of `conf/trackflow.yaml`): `season`, `weeks`
-(`"1-18"`, `"1,3"`), `epochs` (a cap; early stopping usually ends sooner), `device` (`auto`, `cpu`,
-`cuda[:N]`), `max_games` (a seeded sample of games, for quick runs), `source` (for weeks not yet
+**Params** (each falls back on the `retraining` section of `conf/trackflow.yaml`): `seasons`
+(`"2025"`, `"2023-2025"`), `weeks` of each season (`"1-18"`, `"1,3"`), `epochs` (a cap; early
+stopping usually ends sooner), `device` (`auto`, `cpu`, `cuda[:N]`), `max_games` (a seeded sample of games, for quick runs), `source` (for weeks not yet
 ingested), `profile`.
 
 Flow: plan → prepare each week (ingest, filter and build features only where missing; weeks that
@@ -29,6 +29,7 @@ import datetime as dt
 
 from airflow.sdk import Param, dag, get_current_context, task
 
+SEASONS_PATTERN = r"^\s*\d{4}(\s*[-,]\s*\d{4})*\s*$"
 WEEKS_PATTERN = r"^\s*\d{1,2}(\s*-\s*\d{1,2})?(\s*,\s*\d{1,2}(\s*-\s*\d{1,2})?)*\s*$"
 
 
@@ -46,8 +47,9 @@ def _settings():
     max_active_runs=1,
     default_args={"retries": 1, "retry_delay": dt.timedelta(minutes=5)},
     params={
-        "season": Param(None, type=["null", "integer"], minimum=1920, maximum=2100,
-                        description="season to train on (default: retraining.season, else the last complete one)"),
+        "seasons": Param(None, type=["null", "string"], pattern=SEASONS_PATTERN,
+                         description="seasons to train on: '2025', '2023-2025', '2024,2025' (default: "
+                                     "retraining.seasons, else the last complete season)"),
         "weeks": Param(None, type=["null", "string"], pattern=WEEKS_PATTERN,
                        description="weeks: '1-18', '1,3' (default: retraining.weeks)"),
         "epochs": Param(None, type=["null", "integer"], minimum=1, maximum=1000,

@@ -314,7 +314,7 @@ class SelectionRun:
     run_id: str  # its MLflow run
 
 
-def run_selection(settings: Settings, model: str, season: int, weeks: list[int]) -> SelectionRun:
+def run_selection(settings: Settings, model: str, season: int | list[int], weeks: list[int]) -> SelectionRun:
     """The selection stage: read ``model``'s feature table for ``weeks``, select, write the JSON the
     trainers read and log the run.  Raises SelectionError (too few rows, no usable candidate) or
     FileNotFoundError (a week without features) with the reason."""
@@ -328,7 +328,7 @@ def run_selection(settings: Settings, model: str, season: int, weeks: list[int])
     selection = select_features(flat.to_pandas(), model)
     path = write_selection(selection, selection_path(settings, model))
     label = f"w{weeks[0]}-{weeks[-1]}" if len(weeks) > 1 else f"w{weeks[0]}"
-    run_id = log_selection(settings, selection, run_name=f"select {model} {season} {label}")
+    run_id = log_selection(settings, selection, run_name=f"select {model} {lake.seasons_label(season)} {label}")
     return SelectionRun(selection, path, run_id)
 
 

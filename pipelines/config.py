@@ -65,6 +65,33 @@ def parse_weeks(spec: str | int | list[int]) -> list[int]:
     return sorted(set(weeks))
 
 
+def parse_seasons(spec: str | int | list[int]) -> list[int]:
+    """Parse a season selection: ``"2025"``, ``"2023-2025"``, ``"2024,2025"``, ``2025`` or a list →
+    sorted seasons in 1920..2100."""
+    if isinstance(spec, int):
+        seasons = [spec]
+    elif isinstance(spec, (list, tuple)):
+        seasons = [int(s) for s in spec]
+    else:
+        seasons = []
+        for part in str(spec).split(","):
+            part = part.strip()
+            try:
+                if "-" in part:
+                    a, b = (int(x) for x in part.split("-", 1))
+                    if a > b:
+                        raise ValueError
+                    seasons.extend(range(a, b + 1))
+                else:
+                    seasons.append(int(part))
+            except ValueError:
+                raise ValueError(f"season selection {spec!r}: {part!r} is not a season or range like '2023-2025'") from None
+    bad = [s for s in seasons if not 1920 <= s <= 2100]
+    if bad or not seasons:
+        raise ValueError(f"season selection {spec!r}: expected seasons in 1920..2100")
+    return sorted(set(seasons))
+
+
 class PathsConfig(_Strict):
     home: Path | None = Field(None, description="Project folder; relative paths resolve against it.")
     lake: Path = Path("lake")
@@ -146,7 +173,7 @@ class MlflowConfig(_Strict):
 
 class RetrainingConfig(_Strict):
     """Defaults of the preseason_retraining DAG (its params override them)."""
-    season: int | None = Field(None, ge=1920, le=2100)
+    seasons: str | None = None
     weeks: str = "1-18"
     max_games: int | None = Field(None, ge=3)
     epochs: int | None = Field(None, ge=1)
@@ -157,6 +184,13 @@ class RetrainingConfig(_Strict):
     def _weeks(cls, value: Any) -> str:
         parse_weeks(value)
         return value if isinstance(value, str) else ",".join(str(w) for w in parse_weeks(value))
+
+    @field_validator("seasons", mode="before")
+    @classmethod
+    def _seasons(cls, value: Any) -> str | None:
+        if value is None:
+            return None
+        return ",".join(str(s) for s in parse_seasons(value))
 
 
 class Settings(_Strict):

@@ -114,14 +114,30 @@ def read_table(table_root: Path, schema: pa.Schema, filter=None) -> pa.Table:
     return table.select(schema.names).cast(schema)
 
 
-def read_weeks(table_root: Path, season: int, weeks: Sequence[int], columns: Sequence[str] | None = None) -> pa.Table:
-    """Read the given weeks of a season from a table without a canonical schema (the feature tables)."""
-    missing = [w for w in weeks if not partition_dir(table_root, season, w).is_dir()]
-    if missing:
-        raise FileNotFoundError(f"{table_root}: no partition for season {season} week(s) {missing}; build them first")
+Seasons = int | Sequence[int]  # one season, or several (the same weeks of each)
+
+
+def season_list(season: Seasons) -> list[int]:
+    """``season`` as a list: ``2025`` → ``[2025]``; a list stays (as ints, in its order)."""
+    return [int(season)] if isinstance(season, int) or hasattr(season, "__index__") else [int(s) for s in season]
+
+
+def seasons_label(season: Seasons) -> str:
+    """``2025`` or ``2024+2025``: for run names and messages."""
+    return "+".join(str(s) for s in season_list(season))
+
+
+def read_weeks(table_root: Path, season: Seasons, weeks: Sequence[int], columns: Sequence[str] | None = None
+               ) -> pa.Table:
+    """Read the given weeks of a season (or of each of several seasons) from a table without a
+    canonical schema (the feature tables), with ``season`` and ``week`` columns restored."""
     parts = []
-    for week in weeks:
-        table = pq.read_table(partition_dir(table_root, season, week) / PART_FILE, columns=columns)
-        parts.append(table.append_column("season", pa.array([season] * table.num_rows, pa.int32()))
-                     .append_column("week", pa.array([week] * table.num_rows, pa.int32())))
+    for s in season_list(season):
+        missing = [w for w in weeks if not partition_dir(table_root, s, w).is_dir()]
+        if missing:
+            raise FileNotFoundError(f"{table_root}: no partition for season {s} week(s) {missing}; build them first")
+        for week in weeks:
+            table = pq.read_table(partition_dir(table_root, s, week) / PART_FILE, columns=columns)
+            parts.append(table.append_column("season", pa.array([s] * table.num_rows, pa.int32()))
+                         .append_column("week", pa.array([week] * table.num_rows, pa.int32())))
     return pa.concat_tables(parts)

@@ -104,7 +104,7 @@ def under_parent(settings: Settings, parent_run_id: str) -> Iterator[dict[str, s
         _PARENT.reset(token)
 
 
-def log_lake_input(table_root: Path, season: int, weeks: list[int], context: str = "training") -> str:
+def log_lake_input(table_root: Path, season: int | list[int], weeks: list[int], context: str = "training") -> str:
     """Record on the active run that it read ``weeks`` of a lake table (``mlflow.log_input``): the
     source is the table's folder, the digest a sha256 over the partitions' files (the same rows give
     the same digest, so runs that trained on the same data can be found by it).  Returns the digest."""
@@ -112,20 +112,21 @@ def log_lake_input(table_root: Path, season: int, weeks: list[int], context: str
     from mlflow.data.meta_dataset import MetaDataset
     from mlflow.data.sources import LocalArtifactDatasetSource
 
-    from pipelines.lake import partition_dir
+    from pipelines.lake import partition_dir, season_list, seasons_label
 
     h = hashlib.sha256()
-    for week in weeks:
-        for path in sorted(partition_dir(table_root, season, week).rglob("*.parquet")):
-            h.update(f"{season}/{week}/{path.name}".encode())
+    for s, week in ((s, w) for s in season_list(season) for w in weeks):
+        for path in sorted(partition_dir(table_root, s, week).rglob("*.parquet")):
+            h.update(f"{s}/{week}/{path.name}".encode())
             with path.open("rb") as f:
                 for block in iter(lambda: f.read(1 << 20), b""):
                     h.update(block)
     digest = h.hexdigest()[:16]
     label = f"w{weeks[0]}-{weeks[-1]}" if len(weeks) > 1 else f"w{weeks[0]}"
-    name = f"{table_root.parent.name}/{table_root.name} {season} {label}"
+    name = f"{table_root.parent.name}/{table_root.name} {seasons_label(season)} {label}"
     mlflow.log_input(MetaDataset(LocalArtifactDatasetSource(str(table_root)), name=name, digest=digest),
-                     context=context, tags={"season": str(season), "weeks": ",".join(map(str, weeks))})
+                     context=context, tags={"seasons": ",".join(map(str, season_list(season))),
+                                            "weeks": ",".join(map(str, weeks))})
     return digest
 
 

@@ -21,7 +21,7 @@ import datetime as dt
 import hashlib
 from typing import Any
 
-from pipelines.config import Settings, parse_weeks
+from pipelines.config import Settings, parse_seasons, parse_weeks
 from pipelines.mlflow_runs import (RETRAINING_EXPERIMENT, experiment_id, standard_tags, start_run, under_parent,
                                    use_store)
 
@@ -52,7 +52,7 @@ HEADLINE = {
 
 def resolve_request(settings: Settings, params: dict[str, Any], logical_date: dt.datetime | None = None) -> dict:
     """The run's request from its params, falling back on the ``retraining`` config section: the
-    season (default: the last complete season before ``logical_date``), the weeks, the epoch and
+    seasons (default: the last complete season before ``logical_date``), the weeks of each, the epoch and
     game limits, the device (checked here, so a run asking for a missing GPU fails first) and the
     ingest source.  Errors name the param."""
     from pipelines.nfl_calendar import last_complete_season
@@ -63,11 +63,15 @@ def resolve_request(settings: Settings, params: dict[str, Any], logical_date: dt
     def given(name: str, default):
         return default if params.get(name) is None else params[name]
 
-    season = given("season", cfg.season)
-    if season is None:
+    seasons = given("seasons", cfg.seasons)
+    if seasons is None:
         if logical_date is None:
-            raise ValueError("param 'season': not given, and no logical date to infer the last complete season from")
-        season = last_complete_season(logical_date)
+            raise ValueError("param 'seasons': not given, and no logical date to infer the last complete season from")
+        seasons = [last_complete_season(logical_date)]
+    try:
+        seasons = parse_seasons(seasons)
+    except ValueError as err:
+        raise ValueError(f"param 'seasons': {err}") from None
     try:
         weeks = parse_weeks(given("weeks", cfg.weeks))
     except ValueError as err:
@@ -81,13 +85,14 @@ def resolve_request(settings: Settings, params: dict[str, Any], logical_date: dt
         resolved = resolve_device(device)
     except ValueError as err:
         raise ValueError(f"param 'device': {err}") from None
-    return {"season": int(season), "weeks": weeks, "epochs": epochs, "max_games": max_games,
+    return {"seasons": seasons, "weeks": weeks, "epochs": epochs, "max_games": max_games,
             "device": device, "device_type": resolved.type,
             "source": given("source", settings.ingest.source)}
 
 
 def week_items(request: dict) -> list[dict]:
-    return [{"season": request["season"], "week": w} for w in request["weeks"]]
+    """One item per (season, week) of the request: what ``prepare_week`` is mapped over."""
+    return [{"season": s, "week": w} for s in request["seasons"] for w in request["weeks"]]
 
 
 # --- data -----------------------------------------------------------------------------------------
@@ -119,13 +124,14 @@ def prepare_week(settings: Settings, request: dict, season: int, week: int) -> d
     return done
 
 
-def data_manifest_hash(settings: Settings, season: int, weeks: list[int]) -> str:
-    """A hash of the raw manifests' content hashes of the weeks: equal when the data is."""
+def data_manifest_hash(settings: Settings, seasons: list[int], weeks: list[int]) -> str:
+    """A hash of the raw manifests' content hashes of the weeks of the seasons: equal when the data is."""
     from pipelines.ingest import read_manifest
 
     h = hashlib.sha256()
-    for week in weeks:
-        h.update(f"{season}/{week}:{read_manifest(settings, season, week).content_hash}\n".encode())
+    for season in seasons:
+        for week in weeks:
+            h.update(f"{season}/{week}:{read_manifest(settings, season, week).content_hash}\n".encode())
     return h.hexdigest()[:16]
 
 
@@ -142,12 +148,12 @@ def open_retraining_run(settings: Settings, request: dict, dag_id: str = "manual
                                                     "and attributes.status = 'RUNNING'", max_results=1)
     if found and dag_run_id != "manual":
         return found[0].info.run_id
-    season, weeks = request["season"], request["weeks"]
+    seasons, weeks = request["seasons"], request["weeks"]
     label = f"w{weeks[0]}-{weeks[-1]}" if len(weeks) > 1 else f"w{weeks[0]}"
-    tags = {**standard_tags(settings), "stage": STAGE, "data_manifest_hash": data_manifest_hash(settings, season, weeks),
-            "seasons": str(season), "weeks": ",".join(map(str, weeks)), "airflow.dag_id": dag_id,
+    tags = {**standard_tags(settings), "stage": STAGE, "data_manifest_hash": data_manifest_hash(settings, seasons, weeks),
+            "seasons": ",".join(map(str, seasons)), "weeks": ",".join(map(str, weeks)), "airflow.dag_id": dag_id,
             "airflow.run_id": dag_run_id, "device": request["device_type"]}
-    run = client.create_run(exp, run_name=f"preseason {season} {label}", tags=tags)
+    run = client.create_run(exp, run_name=f"preseason {'+'.join(map(str, seasons))} {label}", tags=tags)
     for key, value in request.items():
         client.log_param(run.info.run_id, key, value if not isinstance(value, list) else ",".join(map(str, value)))
     return run.info.run_id
@@ -192,7 +198,7 @@ def select_stage(settings: Settings, request: dict, parent_run_id: str) -> dict:
     out = {}
     with under_parent(settings, parent_run_id):
         for model in MODELS:
-            done = run_selection(settings, model, request["season"], request["weeks"])
+            done = run_selection(settings, model, request["seasons"], request["weeks"])
             out[model] = {"features": len(done.selection.selected), "run_id": done.run_id}
     return out
 
@@ -201,7 +207,7 @@ def train_passing_stage(settings: Settings, request: dict, parent_run_id: str) -
     from training.train_passing import train_passing
 
     with under_parent(settings, parent_run_id):
-        result = train_passing(settings, request["season"], request["weeks"], device=request["device"],
+        result = train_passing(settings, request["seasons"], request["weeks"], device=request["device"],
                                max_epochs=request["epochs"], max_games=request["max_games"])
     return {"run_id": result.run_id, "epochs": result.epochs, "plays": result.split_plays, "bars": result.bars}
 
@@ -210,7 +216,7 @@ def train_ghosting_stage(settings: Settings, request: dict, parent_run_id: str) 
     from training.train_ghosting import train_ghosting
 
     with under_parent(settings, parent_run_id):
-        result = train_ghosting(settings, request["season"], request["weeks"], device=request["device"],
+        result = train_ghosting(settings, request["seasons"], request["weeks"], device=request["device"],
                                 max_epochs=request["epochs"], max_games=request["max_games"])
     return {"run_id": result.run_id, "epochs": result.epochs, "samples": result.split_samples, "bars": result.bars}
 

@@ -102,12 +102,12 @@ def check_features(features: list[str], where: str) -> None:
                          "inputs; rerun `trackflow select` (the selection's target is displacement_1s)")
 
 
-def load_ghosting_data(settings: Settings, season: int, weeks: list[int], features: list[str] | None = None
+def load_ghosting_data(settings: Settings, season: lake.Seasons, weeks: list[int], features: list[str] | None = None
                        ) -> GhostingData:
     """The ghosting feature table of ``weeks`` with the selected features (or ``features``)."""
     table = lake.read_weeks(settings.paths.lake / "features" / "ghosting", season, weeks)
     return ghosting_data_from_table(table, features or read_selection(selection_path(settings, "ghosting")),
-                                    where=f"ghosting feature table (season {season}, weeks {weeks})")
+                                    where=f"ghosting feature table (season {lake.seasons_label(season)}, weeks {weeks})")
 
 
 def ghosting_data_from_table(table: pa.Table, features: list[str], where: str = "ghosting table") -> GhostingData:
@@ -139,15 +139,15 @@ class ReleaseContext:
 TRACKING_COLUMNS = ["game_id", "play_id", "nfl_id", "frame_id", "club", "play_direction", "x", "y", "s", "a", "o", "dir"]
 
 
-def read_play_frames(settings: Settings, season: int, weeks: list[int], plays: pd.DataFrame) -> pd.DataFrame:
+def read_play_frames(settings: Settings, season: lake.Seasons, weeks: list[int], plays: pd.DataFrame) -> pd.DataFrame:
     """Clean tracking rows (left→right, with vx, vy) of ``plays`` (game_id, play_id, first, last frame),
     frames first…last only; ``season``/``week`` columns are not returned."""
     root = settings.paths.lake / "clean" / "tracking"
     parts = []
-    for week in weeks:
-        part = lake.partition_dir(root, season, week)
+    for season_, week in ((s, w) for s in lake.season_list(season) for w in weeks):
+        part = lake.partition_dir(root, season_, week)
         if not part.is_dir():
-            raise FileNotFoundError(f"no partition {part}: filter season {season} week {week} first")
+            raise FileNotFoundError(f"no partition {part}: filter season {season_} week {week} first")
         games = plays["game_id"].unique()
         table = ds.dataset(part, format="parquet", ignore_prefixes=[".", "_"]).to_table(
             columns=TRACKING_COLUMNS, filter=pc.field("game_id").isin(pa.array(games, pa.int64())))
@@ -159,7 +159,7 @@ def read_play_frames(settings: Settings, season: int, weeks: list[int], plays: p
     return rows.assign(x=x, y=y, o=o, dir=d, vx=vx, vy=vy).drop(columns=["first", "last"])
 
 
-def load_release_context(settings: Settings, season: int, weeks: list[int], samples: pd.DataFrame
+def load_release_context(settings: Settings, season: lake.Seasons, weeks: list[int], samples: pd.DataFrame
                          ) -> ReleaseContext:
     """The context of ``samples`` (ghosting rows with game_id, play_id, nfl_id, release_frame,
     flight_time) that the ghosting table does not hold; see the module docstring."""

@@ -123,15 +123,16 @@ class PassingData:
                            context=self.context.loc[rows].reset_index(drop=True), features=list(self.features))
 
 
-def load_passing_data(settings: Settings, season: int, weeks: list[int], features: list[str] | None = None
+def load_passing_data(settings: Settings, season: lake.Seasons, weeks: list[int], features: list[str] | None = None
                       ) -> PassingData:
-    """The passing feature table of ``weeks`` with the selected static features (or ``features``)."""
+    """The passing feature table of ``weeks`` (of one season or of each of several) with the selected
+    static features (or ``features``)."""
     table = lake.read_weeks(settings.paths.lake / "features" / "passing", season, weeks)
     seq, lengths, context = load_passing(table)
     features = features or read_selection(selection_path(settings, "passing"))
     missing = [c for c in [*features, TARGET] if c not in context.columns]
     if missing:
-        raise ValueError(f"passing feature table (season {season}, weeks {weeks}): no column(s) {missing}; "
+        raise ValueError(f"passing feature table (season {lake.seasons_label(season)}, weeks {weeks}): no column(s) {missing}; "
                          "rebuild the features or rerun the selection")
     y = context[TARGET].to_numpy(dtype=np.float64)
     if np.isnan(y).any():

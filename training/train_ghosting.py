@@ -27,6 +27,7 @@ import pandas as pd
 import torch
 
 from evaluation.ghosting import bars, composite_table, error_table
+from pipelines import lake
 from pipelines.config import Settings
 from pipelines.mlflow_runs import RETRAINING_EXPERIMENT, load_run_artifact, log_lake_input, start_run
 from training.ghosting import (GhostingTrainingConfig, constant_acceleration, constant_velocity, load_ghosting_config,
@@ -54,7 +55,7 @@ class GhostingRun:
     run_id: str
 
 
-def train_ghosting(settings: Settings, season: int, weeks: list[int], config: GhostingTrainingConfig | None = None,
+def train_ghosting(settings: Settings, season: lake.Seasons, weeks: list[int], config: GhostingTrainingConfig | None = None,
                    device: str | None = None, max_epochs: int | None = None, progress: bool = False,
                    max_games: int | None = None) -> GhostingRun:
     import mlflow
@@ -79,8 +80,8 @@ def train_ghosting(settings: Settings, season: int, weeks: list[int], config: Gh
     release = load_release_context(settings, season, weeks, test)
     key = _run_key(cfg, data, dev)
     weeks_label = f"w{weeks[0]}-{weeks[-1]}" if len(weeks) > 1 else f"w{weeks[0]}"
-    with start_run(settings, RETRAINING_EXPERIMENT, f"train ghosting {season} {weeks_label}",
-                   tags={"stage": STAGE, "device": str(dev), "season": str(season),
+    with start_run(settings, RETRAINING_EXPERIMENT, f"train ghosting {lake.seasons_label(season)} {weeks_label}",
+                   tags={"stage": STAGE, "device": str(dev), "season": ",".join(map(str, lake.season_list(season))),
                          "weeks": ",".join(map(str, weeks))},
                    nested=mlflow.active_run() is not None) as run:
         mlflow.log_params({**_flat(cfg.model_dump(), "ghosting"), "features": len(data.features), "max_games": max_games,

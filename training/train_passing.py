@@ -51,7 +51,7 @@ class PassingRun:
     run_id: str
 
 
-def train_passing(settings: Settings, season: int, weeks: list[int], config: PassingTrainingConfig | None = None,
+def train_passing(settings: Settings, season: lake.Seasons, weeks: list[int], config: PassingTrainingConfig | None = None,
                   device: str | None = None, max_epochs: int | None = None, progress: bool = False,
                   max_games: int | None = None) -> PassingRun:
     import mlflow
@@ -68,8 +68,8 @@ def train_passing(settings: Settings, season: int, weeks: list[int], config: Pas
     tensors = {name: Tensors.of(data, rows, scale) for name, rows in split.items()}
     key = _run_key(cfg, data, dev)
     weeks_label = f"w{weeks[0]}-{weeks[-1]}" if len(weeks) > 1 else f"w{weeks[0]}"
-    with start_run(settings, RETRAINING_EXPERIMENT, f"train passing {season} {weeks_label}",
-                   tags={"stage": "train_passing", "device": str(dev), "season": str(season),
+    with start_run(settings, RETRAINING_EXPERIMENT, f"train passing {lake.seasons_label(season)} {weeks_label}",
+                   tags={"stage": "train_passing", "device": str(dev), "season": ",".join(map(str, lake.season_list(season))),
                          "weeks": ",".join(map(str, weeks))},
                    nested=mlflow.active_run() is not None) as run:
         mlflow.log_params({**_flat(cfg.model_dump(), "passing"), "features": len(data.features), "max_games": max_games,
@@ -126,11 +126,11 @@ def _xgboost_baseline(data, split, cfg: PassingTrainingConfig) -> np.ndarray:
     return model.predict(data.static_raw[split["test"]])
 
 
-def _truth_quantiles(settings: Settings, season: int, weeks: list[int], keys: pd.DataFrame
+def _truth_quantiles(settings: Settings, season: lake.Seasons, weeks: list[int], keys: pd.DataFrame
                      ) -> dict[float, np.ndarray] | None:
     """The simulator's true yards quantiles of the given plays, in their order (None for real data)."""
     root = settings.paths.lake / "truth" / "plays"
-    if not all(lake.partition_dir(root, season, w).is_dir() for w in weeks):
+    if not all(lake.partition_dir(root, s, w).is_dir() for s in lake.season_list(season) for w in weeks):
         return None
     truth = lake.read_table(root, TRUTH_PLAYS).to_pandas()
     columns = {q: f"yards_q{int(round(q * 100)):02d}" for q in TRUTH_QUANTILE_LEVELS}

@@ -12,6 +12,7 @@ import textwrap
 from pathlib import Path
 
 import mlflow
+import pandas as pd
 import pytest
 
 from pipelines.config import PROJECT_ROOT, load_settings
@@ -52,6 +53,12 @@ def _parents(client) -> list:
                               order_by=["attributes.start_time ASC"])
 
 
+def first_plays(client, parent) -> int:
+    (run,) = client.search_runs([parent.info.experiment_id], filter_string=(
+        f"tags.mlflow.parentRunId = '{parent.info.run_id}' and tags.stage = 'train_passing'"))
+    return sum(int(run.data.params[f"plays.{k}"]) for k in ("train", "validation", "test"))
+
+
 def test_dag_imports_without_errors_and_wires_the_stages(home):
     script = textwrap.dedent(f"""
         from airflow.dag_processing.dagbag import DagBag
@@ -67,7 +74,7 @@ def test_dag_imports_without_errors_and_wires_the_stages(home):
     out = subprocess.run([sys.executable, "-"], input=script, env=env, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-3000:]
     params, wiring = out.stdout.strip().splitlines()[-2:]
-    assert params == "['device', 'epochs', 'max_games', 'profile', 'season', 'source', 'weeks'] 0 6 1 8 *"
+    assert params == "['device', 'epochs', 'max_games', 'profile', 'seasons', 'source', 'weeks'] 0 6 1 8 *"
     assert wiring == ("['gates_passing', 'open_run', 'train_passing'] ['open_run', 'register_ghosting', "
                       "'register_passing'] all_done 0")
 
@@ -153,7 +160,8 @@ def test_a_run_prepares_the_data_trains_gates_and_registers_two_champions(home):
 
 def test_a_run_whose_gates_fail_fails_and_moves_no_alias(home):
     # runs after the test above: version 1 of each model is the champion
-    out = _dags_test(home, {"epochs": 1}, TRACKFLOW_GATES__PASSING__PIT_KS_MAX="0.0",
+    # two seasons this time: 2024 is prepared from nothing, 2025 reused; the trainers read both
+    out = _dags_test(home, {"epochs": 1, "seasons": "2024,2025"}, TRACKFLOW_GATES__PASSING__PIT_KS_MAX="0.0",
                      TRACKFLOW_GATES__PASSING__PIT_KS_ALPHA="0",
                      TRACKFLOW_GATES__GHOSTING__ADE_RATIO_MAX="0.01")
     logs = out.stdout + out.stderr
@@ -163,7 +171,15 @@ def test_a_run_whose_gates_fail_fails_and_moves_no_alias(home):
     assert "GateFailed: ghosting model of run" in logs and "ade_vs_constant_velocity: " in logs
     settings, client = _client(home)
     first, second = _parents(client)
-    assert second.info.status == "FAILED"
+    assert second.info.status == "FAILED" and second.data.tags["seasons"] == "2024,2025"
+    trained = client.search_runs([second.info.experiment_id], filter_string=(
+        f"tags.mlflow.parentRunId = '{second.info.run_id}' and tags.stage = 'train_passing'"))
+    (dataset,) = client.get_run(trained[0].info.run_id).inputs.dataset_inputs
+    assert dataset.dataset.name == "features/passing 2024+2025 w1"
+    keys = pd.read_parquet(mlflow.artifacts.download_artifacts(run_id=trained[0].info.run_id,
+                                                               artifact_path="passing/evaluation_set.parquet"))
+    assert int(trained[0].data.params["plays.train"]) + int(trained[0].data.params["plays.validation"]) + len(keys) \
+        > int(first_plays(client, first))  # more plays than the one-season run
     gates = client.search_runs([second.info.experiment_id],
                                filter_string=f"tags.mlflow.parentRunId = '{second.info.run_id}' and tags.stage = 'gates'")
     assert sorted(g.info.status for g in gates) == ["FAILED", "FAILED"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from pipelines import lake, schema
@@ -44,3 +45,19 @@ def test_a_failed_write_leaves_the_old_partition(tmp_path):
         lake.write_partition(_games(1).drop_columns(["home_team"]), tmp_path / "games", schema.GAMES, season=2025, week=1)
     assert lake.read_table(tmp_path / "games", schema.GAMES).num_rows == 3
     assert [p.name for p in (tmp_path / "games" / "season=2025").iterdir()] == ["week=1"]
+
+
+def test_read_weeks_reads_the_same_weeks_of_several_seasons(tmp_path):
+    root = tmp_path / "features" / "passing"
+    for season, week, n in ((2024, 1, 2), (2024, 2, 1), (2025, 1, 3), (2025, 2, 1)):
+        folder = lake.partition_dir(root, season, week)
+        folder.mkdir(parents=True)
+        pq.write_table(pa.table({"play_id": list(range(n))}), folder / lake.PART_FILE)
+    one = lake.read_weeks(root, 2025, [1])
+    assert one.column("season").to_pylist() == [2025] * 3 and one.column("week").to_pylist() == [1] * 3
+    both = lake.read_weeks(root, [2024, 2025], [1, 2])
+    assert list(zip(both.column("season").to_pylist(), both.column("week").to_pylist())) == [
+        (2024, 1), (2024, 1), (2024, 2), (2025, 1), (2025, 1), (2025, 1), (2025, 2)]
+    with pytest.raises(FileNotFoundError, match=r"no partition for season 2023 week\(s\) \[1, 2\]"):
+        lake.read_weeks(root, [2023, 2025], [1, 2])
+    assert lake.seasons_label([2024, 2025]) == "2024+2025" and lake.season_list(2025) == [2025]

@@ -12,7 +12,7 @@ from evaluation.summary import evaluation_tables
 from pipelines.config import load_settings
 from pipelines.mlflow_runs import RETRAINING_EXPERIMENT, experiment_id, start_run, under_parent
 from pipelines.nfl_calendar import last_complete_season
-from pipelines.retraining import resolve_request
+from pipelines.retraining import resolve_request, week_items
 
 
 @pytest.mark.parametrize("day, season", [
@@ -28,19 +28,24 @@ def test_the_last_complete_season(day, season):
 def test_params_override_the_config_and_fall_back_on_it():
     settings = load_settings("demo", environ={})
     assert resolve_request(settings, {}) == {
-        "season": 2025, "weeks": [1, 2], "epochs": None, "max_games": None, "device": "auto", "device_type": "cpu",
+        "seasons": [2025], "weeks": [1, 2], "epochs": None, "max_games": None, "device": "auto", "device_type": "cpu",
         "source": "synthetic:"}
-    request = resolve_request(settings, {"season": 2024, "weeks": "3,5-6", "epochs": 3, "max_games": 10,
+    request = resolve_request(settings, {"seasons": "2023-2024", "weeks": "3,5-6", "epochs": 3, "max_games": 10,
                                          "device": "cpu", "source": "bdb:/data/x"})
-    assert request["season"] == 2024 and request["weeks"] == [3, 5, 6] and request["epochs"] == 3
+    assert request["seasons"] == [2023, 2024] and request["weeks"] == [3, 5, 6] and request["epochs"] == 3
     assert request["max_games"] == 10 and request["source"] == "bdb:/data/x"
-    season = load_settings("demo", environ={"TRACKFLOW__RETRAINING__SEASON": ""})  # null: from the date
-    assert season.retraining.season is None
-    assert resolve_request(season, {}, dt.datetime(2026, 8, 1, 6, tzinfo=dt.UTC))["season"] == 2025
+    assert week_items(request) == [{"season": s, "week": w} for s in (2023, 2024) for w in (3, 5, 6)]
+    unset = load_settings("demo", environ={"TRACKFLOW__RETRAINING__SEASONS": ""})  # null: from the date
+    assert unset.retraining.seasons is None
+    assert resolve_request(unset, {}, dt.datetime(2026, 8, 1, 6, tzinfo=dt.UTC))["seasons"] == [2025]
+    assert load_settings("demo", environ={"TRACKFLOW__RETRAINING__SEASONS": "2025, 2023"}).retraining.seasons == \
+        "2023,2025"
 
 
 @pytest.mark.parametrize("params, message", [
     ({"weeks": "1-x"}, "param 'weeks'"),
+    ({"seasons": "2025-2023"}, "param 'seasons': .*'2025-2023' is not a season or range"),
+    ({"seasons": "25"}, "param 'seasons': .*1920..2100"),
     ({"weeks": "30"}, "param 'weeks': .*outside 1..22"),
     ({"max_games": 2}, "param 'max_games': expected an integer ≥ 3, got 2"),
     ({"epochs": 0}, "param 'epochs': expected an integer ≥ 1, got 0"),
@@ -57,8 +62,8 @@ def test_bad_params_are_refused_naming_the_param(params, message):
 
 
 def test_without_a_season_or_a_date_the_request_is_refused():
-    settings = load_settings("demo", environ={"TRACKFLOW__RETRAINING__SEASON": ""})
-    with pytest.raises(ValueError, match="param 'season': not given"):
+    settings = load_settings("demo", environ={"TRACKFLOW__RETRAINING__SEASONS": ""})
+    with pytest.raises(ValueError, match="param 'seasons': not given"):
         resolve_request(settings, {})
 
 
