@@ -30,13 +30,13 @@ from pathlib import Path
 from typing import Any, Literal
 
 import pandas as pd
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from pipelines.config import (
     PROJECT_ROOT,
     ConfigError,
     Settings,
+    env_overrides,
     read_yaml,
     validation_problems,
 )
@@ -104,7 +104,7 @@ def load_gates_config(settings: Settings, path: str | Path = DEFAULT_GATES_CONFI
     merged = _merge(raw["defaults"], profiles.get(settings.profile) or {}, f"gates config {path} profile "
                     f"{settings.profile!r}")
     env = dict(os.environ if environ is None else environ)
-    merged = _merge(merged, _env_tree(env), f"environment ({GATES_ENV_PREFIX}…)")
+    merged = _merge(merged, env_overrides(env, GATES_ENV_PREFIX), f"environment ({GATES_ENV_PREFIX}…)")
     merged = _merge(merged, _dotted_tree(overrides or {}), "gate overrides")
     try:
         return GatesConfig(**merged)
@@ -132,22 +132,6 @@ def _merge(base: dict, override: dict, where: str, prefix: str = "") -> dict:
         else:
             out[key] = value
     return out
-
-
-def _env_tree(environ: dict[str, str]) -> dict:
-    tree: dict = {}
-    for name, raw in sorted(environ.items()):
-        if not name.startswith(GATES_ENV_PREFIX):
-            continue
-        keys = [k.lower() for k in name[len(GATES_ENV_PREFIX):].split("__")]
-        node = tree
-        for key in keys[:-1]:
-            node = node.setdefault(key, {})
-        try:
-            node[keys[-1]] = yaml.safe_load(raw) if raw.strip() else None
-        except yaml.YAMLError:
-            raise ConfigError(f"environment variable {name}: {raw!r} is not a value") from None
-    return tree
 
 
 def _dotted_tree(overrides: dict[str, Any]) -> dict:

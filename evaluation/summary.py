@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import pandas as pd
 
+from pipelines.mlflow_runs import RETRAINING_EXPERIMENT, use_store
+from pipelines.retraining import HEADLINE, STAGE, child_runs
+
 
 def _grid(metrics: dict[str, float], prefix: str, depth: int) -> pd.DataFrame:
     """``prefix.<row>.<column>`` metrics as a table (``depth`` 2), or ``prefix.<row>`` as the column
@@ -49,17 +52,11 @@ def evaluation_tables(passing: dict[str, float], ghosting: dict[str, float]) -> 
 
 # --- reports over the MLflow store (``trackflow runs compare`` / ``trackflow runs show``) -----------
 
-COMPARE_COLUMNS = ("passing.sbp_nll", "passing.gaussian_nll", "passing.sbp_mae_median", "passing.xgboost_mae_median",
-                   "passing.pit_ks", "passing.coverage_90", "ghosting.ade", "ghosting.constant_velocity_ade",
-                   "ghosting.composite_observed", "ghosting.composite_model", "ghosting.composite_randomized")
 
 
 def compare_runs(settings, last: int = 5) -> pd.DataFrame:
     """The newest ``last`` retraining runs, one row each: when, what they trained on, where, their
     status and headline test metrics (the parent run's metrics; blank where a stage did not finish)."""
-    from pipelines.mlflow_runs import RETRAINING_EXPERIMENT, use_store
-    from pipelines.retraining import STAGE
-
     mlflow = use_store(settings)
     runs = mlflow.search_runs(experiment_names=[RETRAINING_EXPERIMENT], output_format="list",
                               filter_string=f"tags.stage = '{STAGE}'", order_by=["attributes.start_time DESC"],
@@ -68,20 +65,17 @@ def compare_runs(settings, last: int = 5) -> pd.DataFrame:
     for run in runs:
         tags, metrics = run.data.tags, run.data.metrics
         rows.append({"run_id": run.info.run_id[:8], "started": pd.Timestamp(run.info.start_time, unit="ms")
-                     .strftime("%Y-%m-%d %H:%M"), "status": run.info.status, "season": tags.get("seasons"),
+                     .strftime("%Y-%m-%d %H:%M"), "status": run.info.status, "seasons": tags.get("seasons"),
                      "weeks": tags.get("weeks"), "device": tags.get("device"), "git": tags.get("git_sha", "")[:8],
                      "data": tags.get("data_manifest_hash", "")[:8],
-                     **{c: metrics.get(c) for c in COMPARE_COLUMNS}})
-    return pd.DataFrame(rows, columns=["run_id", "started", "status", "season", "weeks", "device", "git", "data",
-                                       *COMPARE_COLUMNS])
+                     **{c: metrics.get(c) for c in HEADLINE}})
+    return pd.DataFrame(rows, columns=["run_id", "started", "status", "seasons", "weeks", "device", "git", "data",
+                                       *HEADLINE])
 
 
 def retraining_summary(settings, run_id: str | None = None) -> str:
     """A Markdown report of retraining run ``run_id`` (default: the newest): status, the test metric
     tables, the registered versions and their aliases, where the artifacts are, how to browse them."""
-    from pipelines.mlflow_runs import RETRAINING_EXPERIMENT, use_store
-    from pipelines.retraining import STAGE, child_runs
-
     mlflow = use_store(settings)
     client = mlflow.MlflowClient()
     if run_id is None:

@@ -285,16 +285,21 @@ def _deep_merge(base: dict, override: dict, where: str) -> dict:
     return out
 
 
-def _env_overrides(environ: dict[str, str]) -> dict:
+def env_overrides(environ: dict[str, str], prefix: str = ENV_PREFIX) -> dict:
+    """The ``PREFIX…A__B=value`` variables of ``environ`` as a nested mapping ``{a: {b: value}}``
+    (values parsed as YAML; empty = null)."""
     tree: dict = {}
-    for name, raw in environ.items():
-        if not name.startswith(ENV_PREFIX):
+    for name, raw in sorted(environ.items()):
+        if not name.startswith(prefix):
             continue
-        keys = [k.lower() for k in name[len(ENV_PREFIX):].split("__")]
+        keys = [k.lower() for k in name[len(prefix):].split("__")]
         node = tree
         for key in keys[:-1]:
             node = node.setdefault(key, {})
-        node[keys[-1]] = yaml.safe_load(raw) if raw.strip() else None
+        try:
+            node[keys[-1]] = yaml.safe_load(raw) if raw.strip() else None
+        except yaml.YAMLError:
+            raise ConfigError(f"environment variable {name}: {raw!r} is not a value") from None
     return tree
 
 
@@ -321,7 +326,7 @@ def load_settings(
     if profile not in profiles:
         raise ConfigError(f"profile {profile!r} is not in {path}; known profiles: {', '.join(sorted(profiles))}")
     merged = _deep_merge(raw["defaults"], profiles[profile] or {}, f"{path} profile {profile!r}")
-    merged = _deep_merge(merged, _env_overrides(environ), f"environment ({ENV_PREFIX}…)")
+    merged = _deep_merge(merged, env_overrides(environ), f"environment ({ENV_PREFIX}…)")
     try:
         return Settings(profile=profile, config_file=path.resolve(), **merged)
     except ValidationError as err:

@@ -105,14 +105,7 @@ def passing_plays(truth: PassingModel, n_per_week: int = 24, seed: int = 1) -> p
 
 
 def write_passing_table(settings, plays: pd.DataFrame) -> None:
-    root = settings.paths.lake / "features" / "passing"
-    for week, part in plays.groupby("week"):
-        folder = lake.partition_dir(root, SEASON, int(week))
-        folder.mkdir(parents=True, exist_ok=True)
-        body = part.drop(columns=["week"]).reset_index(drop=True)
-        table = pa.Table.from_pandas(body.drop(columns=["tensor"]), preserve_index=False).append_column(
-            "tensor", pa.array([v.tolist() for v in body["tensor"]], pa.list_(pa.float32())))
-        pq.write_table(table, folder / lake.PART_FILE)
+    write_table(settings, "passing", plays, "tensor")
 
 
 def ghosting_model(seed: int = 0) -> GhostingModel:
@@ -151,13 +144,18 @@ def ghosting_samples(truth: GhostingModel, n_per_week: int = 16) -> pd.DataFrame
 
 
 def write_ghosting_table(settings, samples: pd.DataFrame) -> None:
-    root = settings.paths.lake / "features" / "ghosting"
-    for week, part in samples.groupby("week"):
+    write_table(settings, "ghosting", samples, "future_xy")
+
+
+def write_table(settings, name: str, rows: pd.DataFrame, list_column: str) -> None:
+    """``rows`` as the feature table ``name``'s week partitions, ``list_column`` as float32 lists."""
+    root = settings.paths.lake / "features" / name
+    for week, part in rows.groupby("week"):
         folder = lake.partition_dir(root, SEASON, int(week))
         folder.mkdir(parents=True, exist_ok=True)
         body = part.drop(columns=["week"]).reset_index(drop=True)
-        table = pa.Table.from_pandas(body.drop(columns=["future_xy"]), preserve_index=False).append_column(
-            "future_xy", pa.array([v.tolist() for v in body["future_xy"]], pa.list_(pa.float32())))
+        table = pa.Table.from_pandas(body.drop(columns=[list_column]), preserve_index=False).append_column(
+            list_column, pa.array([v.tolist() for v in body[list_column]], pa.list_(pa.float32())))
         pq.write_table(table, folder / lake.PART_FILE)
 
 
