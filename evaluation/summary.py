@@ -97,7 +97,7 @@ def retraining_summary(settings, run_id: str | None = None) -> str:
         by_stage.setdefault(run.data.tags.get("stage"), run)
     tags = parent.data.tags
     lines = [f"## Retraining run {parent.info.run_id} — {parent.info.status}",
-             f"season {tags.get('seasons')} weeks {tags.get('weeks')} · device {tags.get('device')} · "
+             f"seasons {tags.get('seasons')} · weeks {tags.get('weeks')} · device {tags.get('device')} · "
              f"git {tags.get('git_sha', '')[:12]} · data {tags.get('data_manifest_hash')} · "
              f"Airflow {tags.get('airflow.dag_id')} {tags.get('airflow.run_id')}", ""]
     if "train_passing" in by_stage and "train_ghosting" in by_stage:
