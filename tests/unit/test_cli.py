@@ -91,3 +91,14 @@ def test_config_prints_the_effective_settings_with_overrides(tmp_path):
 def test_config_typo_in_environment_is_reported(tmp_path):
     out = run("config", env={"TRACKFLOW__SIMULATOR__SEEDS": "1"})
     assert out.returncode == 2 and "'seeds'" in out.stderr
+
+
+def test_runs_commands_on_an_empty_store_say_what_to_run(tmp_path):
+    env = {"TRACKFLOW_PROFILE": "test", "TRACKFLOW__PATHS__HOME": str(tmp_path)}
+    compared = run("runs", "compare", env=env)
+    assert compared.returncode == 0 and "no retraining runs yet: run `make run`" in compared.stdout
+    shown = run("runs", "show", env=env)
+    assert shown.returncode == 1 and "trackflow runs show: no retraining run in sqlite:///" in shown.stderr
+    assert "Traceback" not in shown.stderr
+    missing = run("runs", "show", "0123abcd", env=env)
+    assert missing.returncode == 1 and "run '0123abcd' is not in" in missing.stderr
