@@ -28,10 +28,12 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field
 from torch import Tensor, nn
 
+from features.build import SEQ_FEATURES
 from features.selection import read_selection, selection_path
 from features.sequences import load_passing
 from pipelines import lake
 from pipelines.config import PROJECT_ROOT, Settings, load_section
+from pipelines.field import FIELD_WIDTH
 from training.sbp import SplicedBinnedPareto, num_raw_params, sbp_from_raw
 
 DEFAULT_TRAINING_CONFIG = PROJECT_ROOT / "conf" / "training.yaml"
@@ -94,6 +96,7 @@ class PassingTrainingConfig(_Strict):
     seed: int
     device: str
     xgboost: XGBoostBaselineConfig
+    augment_mirror: bool = False  # append the training split's mirror images (mirror_plays) before fitting
 
 
 def load_training_config(path: str | Path = DEFAULT_TRAINING_CONFIG) -> PassingTrainingConfig:
@@ -187,6 +190,139 @@ class Standardizer:
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         return np.nan_to_num((x - self.mean) / self.std).astype(np.float32)
+
+
+# --- mirror augmentation ------------------------------------------------------------------------
+
+# The mirror across the field's long axis: y → FIELD_WIDTH − y, x unchanged.  Plays are already
+# turned to move left→right (features.build), and football is symmetric across that axis, so a
+# mirrored play is another valid play with the same yards gained.
+#
+# The sequence tensor's channels (features.build.SEQ_FEATURES), per valid player-frame:
+#   x, vx, ax   unchanged
+#   y           FIELD_WIDTH − y
+#   vy, ay      negated
+#   dir, o      (180° − θ) mod 360: NGS angles run clockwise from +y, (vx, vy) = s·(sin θ, cos θ);
+#               sin(180° − θ) = sin θ and cos(180° − θ) = −cos θ, so vx is kept and vy negated
+# Padding frames (t ≥ seq_len) and absent player-frames (all-zero rows) stay zero.
+_CHANNEL_MIRROR = {"x": "keep", "y": "reflect", "vx": "keep", "vy": "negate", "ax": "keep", "ay": "negate",
+                   "dir": "angle", "o": "angle"}
+
+# Every candidate static feature (features.build.play_features and the play context): "keep" is
+# invariant under the mirror, "reflect" maps v → FIELD_WIDTH − v, "negate" maps v → −v.  A feature
+# not listed here makes mirror_plays refuse: a new feature must be classified, never guessed.
+STATIC_MIRROR: dict[str, str] = {
+    # situation: no lateral component
+    **dict.fromkeys(["down", "yards_to_go", "quarter", "game_clock_s", "half_clock_s", "score_diff",
+                     "pass_rushers", "defenders_in_box", "goal_distance", "los_x"], "keep"),
+    # along the field (x, depths past the line), times, speeds, distances, counts: invariant
+    **dict.fromkeys(["qb_depth_snap", "qb_drop_depth", "qb_depth_release", "target_depth", "pass_depth",
+                     "landing_x", "target_vx", "time_to_throw", "flight_time", "qb_max_speed",
+                     "qb_speed_release", "target_speed", "offense_speed_mean", "defense_speed_mean",
+                     "qb_pressure", "target_separation", "target_qb_distance", "air_distance",
+                     "receivers_separation_mean", "receivers_separation_min", "receivers_separation_max",
+                     "defense_ball_distance_mean", "box_count_snap", "deep_defenders_snap", "defenders_near_qb",
+                     "defenders_near_target", "receivers_beyond_sticks", "receivers_deep"], "keep"),
+    # closing speeds: dot products of relative velocity and offset, both mirrored → invariant
+    **dict.fromkeys(["qb_pressure_closing", "target_separation_closing"], "keep"),
+    # formation_width = max y − min y of the eligible receivers: the span is kept
+    "formation_width": "keep",
+    # min(y, FIELD_WIDTH − y): the two sidelines swap, the minimum is kept
+    "target_sideline_distance": "keep",
+    # the ball's y where the pass arrives: a y-coordinate
+    "landing_y": "reflect",
+}
+_STATIC_KINDS = ("keep", "reflect", "negate")
+
+
+def _static_mirror_kinds(features: list[str]) -> list[str]:
+    unknown = [f for f in features if f not in STATIC_MIRROR]
+    if unknown:
+        raise ValueError(f"mirror augmentation: no mirror rule for static feature(s) {unknown}; classify them "
+                         "in training.passing.STATIC_MIRROR (keep / reflect / negate)")
+    kinds = [STATIC_MIRROR[f] for f in features]
+    assert all(k in _STATIC_KINDS for k in kinds)
+    return kinds
+
+
+def mirrorable(data: PassingData) -> np.ndarray:
+    """Boolean mask of the plays whose slot order ``mirror_plays`` can rebuild: the snap is frame 0 of
+    the tensor (the play was not cut to ``max_frames``), all 22 slots are filled at it, and the slots
+    follow features.build's rule as this code reads it (one QB in slot 0, offense slots 1–10 and
+    defense 11–21 each ascending in (y, x) at the snap)."""
+    if data.context is None or not {"snap_frame", "release_frame"} <= set(data.context.columns):
+        raise ValueError("mirror augmentation: the play context needs snap_frame and release_frame "
+                         "to find the snap in the tensor")
+    snap_in = (data.context["release_frame"] - data.context["snap_frame"] + 1).to_numpy() == data.lengths
+    at_snap = data.seq[:, 0]
+    filled = (at_snap != 0).any(-1).all(-1)
+    x, y = at_snap[..., SEQ_FEATURES.index("x")], at_snap[..., SEQ_FEATURES.index("y")]
+    ordered = np.ones(len(data), dtype=bool)
+    for lo, hi in _SORTED_GROUPS:
+        gx, gy = x[:, lo:hi], y[:, lo:hi]
+        step_y, step_x = np.diff(gy, axis=1), np.diff(gx, axis=1)
+        ordered &= ((step_y > 0) | ((step_y == 0) & (step_x >= 0))).all(1)
+    return snap_in & filled & ordered
+
+
+# slot groups that features.build orders by (y, x) at the snap; slot 0 (the QB) stays first
+_SORTED_GROUPS = ((1, 11), (11, 22))
+
+
+def mirror_plays(data: PassingData) -> PassingData:
+    """The mirror images of ``data``'s plays (same yards, same keys): tensor channels, slot order and
+    static features as the tables above say.  Refuses (ValueError) a static feature without a mirror
+    rule and a play whose slot order it cannot rebuild (see ``mirrorable``)."""
+    kinds = _static_mirror_kinds(data.features)
+    ok = mirrorable(data)
+    if not ok.all():
+        bad = data.context.loc[~ok, ["game_id", "play_id"]].head(3).to_dict("records")
+        raise ValueError(f"mirror augmentation: {int((~ok).sum())} play(s) without a rebuildable slot order "
+                         f"(snap cut off, an empty slot or slots out of order), e.g. {bad}; mirror "
+                         "data.take(mirrorable(data)) instead")
+    seq = data.seq.astype(np.float64)
+    T = seq.shape[1]
+    present = (np.arange(T)[None, :, None] < data.lengths[:, None, None]) & (data.seq != 0).any(-1)
+    out = seq.copy()
+    for c, name in enumerate(SEQ_FEATURES):
+        rule = _CHANNEL_MIRROR[name]
+        if rule == "reflect":
+            out[..., c] = FIELD_WIDTH - seq[..., c]
+        elif rule == "negate":
+            out[..., c] = -seq[..., c]
+        elif rule == "angle":
+            out[..., c] = np.mod(180.0 - seq[..., c], 360.0)
+    out = np.where(present[..., None], out, 0.0).astype(np.float32)
+    out[..., [SEQ_FEATURES.index("dir"), SEQ_FEATURES.index("o")]] %= np.float32(360.0)  # 360.0 after rounding → 0
+    # the slot order: the ordering rule applied to the mirrored snap frame (y reversed, x breaks ties)
+    perm = np.broadcast_to(np.arange(out.shape[2]), (len(data), out.shape[2])).copy()
+    xi, yi = SEQ_FEATURES.index("x"), SEQ_FEATURES.index("y")
+    for lo, hi in _SORTED_GROUPS:
+        perm[:, lo:hi] = lo + np.lexsort((out[:, 0, lo:hi, xi], out[:, 0, lo:hi, yi]), axis=-1)
+    out = np.take_along_axis(out, perm[:, None, :, None], axis=2)
+
+    static = data.static_raw.copy()
+    for j, kind in enumerate(kinds):
+        if kind == "reflect":
+            static[:, j] = FIELD_WIDTH - static[:, j]
+        elif kind == "negate":
+            static[:, j] = -static[:, j]
+    context = data.context.reset_index(drop=True).copy()
+    for j, f in enumerate(data.features):
+        if f in context.columns:
+            context[f] = static[:, j]
+    return PassingData(seq=out, lengths=data.lengths.copy(), static_raw=static, y=data.y.copy(),
+                       game_id=data.game_id.copy(), context=context, features=list(data.features))
+
+
+def concat_plays(a: PassingData, b: PassingData) -> PassingData:
+    """The plays of ``a`` then those of ``b`` (same features)."""
+    if a.features != b.features:
+        raise ValueError("concat_plays: the two sets have different features")
+    return PassingData(seq=np.concatenate([a.seq, b.seq]), lengths=np.concatenate([a.lengths, b.lengths]),
+                       static_raw=np.concatenate([a.static_raw, b.static_raw]), y=np.concatenate([a.y, b.y]),
+                       game_id=np.concatenate([a.game_id, b.game_id]),
+                       context=pd.concat([a.context, b.context], ignore_index=True), features=list(a.features))
 
 
 # --- losses -------------------------------------------------------------------------------------

@@ -29,9 +29,9 @@ from pipelines import lake
 from pipelines.config import Settings
 from pipelines.mlflow_runs import RETRAINING_EXPERIMENT, load_run_artifact, log_lake_input, start_run
 from pipelines.schema import TRUTH_PLAYS, TRUTH_QUANTILE_LEVELS
-from training.passing import (PassingTrainingConfig, Standardizer, Tensors, fit, gaussian_distribution,
-                              gaussian_loss, load_passing_data, load_training_config, predict, resolve_device,
-                              sample_games, sbp_distribution, sbp_loss, split_by_game)
+from training.passing import (PassingTrainingConfig, Standardizer, Tensors, concat_plays, fit, gaussian_distribution,
+                              gaussian_loss, load_passing_data, load_training_config, mirror_plays, mirrorable,
+                              predict, resolve_device, sample_games, sbp_distribution, sbp_loss, split_by_game)
 from training.passing_model import PassingModel
 
 ARTIFACT_DIR = "passing"
@@ -64,8 +64,24 @@ def train_passing(settings: Settings, season: lake.Seasons, weeks: list[int], co
     data = load_passing_data(settings, season, weeks)
     data = data.take(sample_games(data.game_id, max_games, cfg.seed))
     split = split_by_game(data.game_id, cfg.split, cfg.seed)
-    scale = Standardizer.fit(data.static_raw[split["train"]])
-    tensors = {name: Tensors.of(data, rows, scale) for name, rows in split.items()}
+    train_rows, mirrored = split["train"], 0
+    if cfg.augment_mirror:
+        # the training split only (validation and test stay the observed plays), appended after the
+        # originals; the networks train on both, the XGBoost baseline on the originals only (so the
+        # baseline stays the baseline of issue 5's bar)
+        train = data.take(split["train"])
+        extra = mirror_plays(train.take(mirrorable(train)))
+        mirrored = len(extra)
+        fit_data = concat_plays(train, extra)
+        train_rows = np.ones(len(fit_data), dtype=bool)
+    else:
+        fit_data = data
+    # the standardizer is fitted on the rows the networks train on (with the mirror: originals and
+    # mirror images): only landing_y differs, and its mean is then exactly the field's centre line,
+    # so a mirror image's standardized landing_y is the original's negated
+    scale = Standardizer.fit(fit_data.static_raw[train_rows])
+    tensors = {name: Tensors.of(data, rows, scale) for name, rows in split.items() if name != "train"}
+    tensors["train"] = Tensors.of(fit_data, train_rows, scale)
     key = _run_key(cfg, data, dev)
     weeks_label = f"w{weeks[0]}-{weeks[-1]}" if len(weeks) > 1 else f"w{weeks[0]}"
     with start_run(settings, RETRAINING_EXPERIMENT, f"train passing {lake.seasons_label(season)} {weeks_label}",
@@ -73,7 +89,7 @@ def train_passing(settings: Settings, season: lake.Seasons, weeks: list[int], co
                          "weeks": ",".join(map(str, weeks))},
                    nested=mlflow.active_run() is not None) as run:
         mlflow.log_params({**_flat(cfg.model_dump(), "passing"), "features": len(data.features), "max_games": max_games,
-                           **{f"plays.{k}": int(v.sum()) for k, v in split.items()}})
+                           **{f"plays.{k}": int(v.sum()) for k, v in split.items()}, "plays.train_mirrored": mirrored})
         log_lake_input(settings.paths.lake / "features" / "passing", season, weeks)
         models, epochs = {}, {}
         for name, loss in (("sbp", sbp_loss(cfg.sbp)), ("gaussian", gaussian_loss)):
