@@ -29,8 +29,8 @@ import datetime as dt
 
 from airflow.sdk import Param, dag, get_current_context, task
 
-SEASONS_PATTERN = r"^\s*\d{4}(\s*[-,]\s*\d{4})*\s*$"
-WEEKS_PATTERN = r"^\s*\d{1,2}(\s*-\s*\d{1,2})?(\s*,\s*\d{1,2}(\s*-\s*\d{1,2})?)*\s*$"
+from pipelines.config import SEASONS_PATTERN, WEEKS_PATTERN
+
 
 
 def _settings():

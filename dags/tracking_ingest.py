@@ -28,11 +28,12 @@ import datetime as dt
 
 from airflow.sdk import Asset, CronDataIntervalTimetable, Param, dag, get_current_context, task
 
+from pipelines.config import WEEKS_PATTERN
+
 RAW_TRACKING = Asset("trackflow://lake/raw/tracking")
 CLEAN_TRACKING = Asset("trackflow://lake/clean/tracking")
 PASSING_FEATURES = Asset("trackflow://lake/features/passing")
 GHOSTING_FEATURES = Asset("trackflow://lake/features/ghosting")
-WEEKS_PATTERN = r"^\s*\d{1,2}(\s*-\s*\d{1,2})?(\s*,\s*\d{1,2}(\s*-\s*\d{1,2})?)*\s*$"
 
 
 def _settings():

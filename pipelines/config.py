@@ -30,6 +30,12 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+# the shapes parse_weeks / parse_seasons accept, as JSON-schema patterns for the DAGs' params (the
+# parsers still check the ranges)
+WEEKS_PATTERN = r"^\s*\d{1,2}(\s*-\s*\d{1,2})?(\s*,\s*\d{1,2}(\s*-\s*\d{1,2})?)*\s*$"
+SEASONS_PATTERN = r"^\s*\d{4}(\s*[-,]\s*\d{4})*\s*$"
+
+
 def parse_weeks(spec: str | int | list[int]) -> list[int]:
     """Parse a week selection: ``"1-4"``, ``"1,3,5"``, ``"3"``, ``3`` or ``[1, 2]`` → sorted weeks.
 

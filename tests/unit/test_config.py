@@ -102,3 +102,27 @@ def test_parse_weeks_rejects(spec, needle):
 
 def test_config_file_is_the_committed_one():
     assert DEFAULT_CONFIG == Path(PROJECT_ROOT, "conf", "trackflow.yaml") and DEFAULT_CONFIG.is_file()
+
+
+@pytest.mark.parametrize("spec, ok", [("3", True), ("1-4", True), ("1,3, 5-6", True), ("three", False),
+                                      ("1-", False), ("", False)])
+def test_the_dags_weeks_pattern_accepts_what_parse_weeks_reads(spec, ok):
+    import re
+
+    from pipelines.config import WEEKS_PATTERN, parse_weeks
+
+    assert bool(re.match(WEEKS_PATTERN, spec)) is ok
+    if ok:
+        assert parse_weeks(spec)
+
+
+@pytest.mark.parametrize("spec, ok", [("2025", True), ("2023-2025", True), ("2024, 2025", True), ("25", False),
+                                      ("2025-", False), ("twenty", False)])
+def test_the_dags_seasons_pattern_accepts_what_parse_seasons_reads(spec, ok):
+    import re
+
+    from pipelines.config import SEASONS_PATTERN, parse_seasons
+
+    assert bool(re.match(SEASONS_PATTERN, spec)) is ok
+    if ok:
+        assert parse_seasons(spec)
