@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from evaluation.passing_metrics import passing_score
-from features.build import load_features_config
+from features.config import load_features_config
 from pipelines.config import load_settings, parse_weeks
 from training.passing import Standardizer, load_passing_data, load_training_config
 from training.passing_model import PassingModel

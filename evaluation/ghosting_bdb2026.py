@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from evaluation.ghosting import bars, composite_table, error_table
-from features.build import load_features_config
+from features.config import load_features_config
 from pipelines.field import FIELD_WIDTH, FPS
 from pipelines.sources.bdb import read_prediction_week
 from training.ghosting import (GhostingTrainingConfig, constant_acceleration, constant_velocity, load_ghosting_config,

@@ -32,7 +32,7 @@ import pyarrow.compute as pc
 import pyarrow.dataset as ds
 
 from evaluation import ghosting_metrics as m
-from features.build import load_features_config
+from features.config import load_features_config
 from pipelines import lake
 from pipelines.config import Settings
 from pipelines.field import FIELD_LENGTH, FIELD_WIDTH, FPS

@@ -35,47 +35,22 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 from pyspark.sql.pandas.types import to_arrow_schema
 
+from features.config import FeaturesConfig, load_features_config
 from pipelines import lake
-from pipelines.config import PROJECT_ROOT, ConfigError, Settings, read_yaml, validation_problems
+from pipelines.config import Settings
 from pipelines.field import END_ZONE, FIELD_LENGTH, FIELD_WIDTH, FPS
 from pipelines.ingest import raw_root
+from pipelines.schema import N_PLAYERS, SEQ_FEATURES
 from pipelines.spark import get_spark
 
-DEFAULT_FEATURES_CONFIG = PROJECT_ROOT / "conf" / "features.yaml"
-N_PLAYERS = 22
-SEQ_FEATURES = ("x", "y", "vx", "vy", "ax", "ay", "dir", "o")
 PLAY_KEYS = ["game_id", "play_id"]
 FRAME_KEYS = PLAY_KEYS + ["frame_id"]
 GOAL_LINE_X = FIELD_LENGTH - END_ZONE  # the goal line the offense attacks in the left→right frame
-
-
-class FeaturesConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    max_frames: int = Field(ge=1)
-    released_results: list[str]
-    eligible_receivers: list[str]
-    defensive_backs: list[str]
-    target_radius: float = Field(gt=0)
-    pressure_radius: float = Field(gt=0)
-    deep_depth: float = Field(gt=0)
-    observed_frames: int = Field(ge=1)
-    future_frames: int = Field(ge=1)
-
-
-def load_features_config(path: str | Path = DEFAULT_FEATURES_CONFIG) -> FeaturesConfig:
-    path = Path(path)
-    raw = read_yaml(path, "features config")
-    try:
-        return FeaturesConfig(**(raw or {}))
-    except ValidationError as err:
-        raise ConfigError(f"features config {path}:{validation_problems(err)}") from None
 
 
 # --- the conventions of pipelines.field, as Spark expressions ---------------------------------------

@@ -28,14 +28,17 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
-from xgboost import XGBRegressor
 
 from pipelines.config import PROJECT_ROOT, ConfigError, Settings, read_yaml, validation_problems
 from pipelines.mlflow_runs import RETRAINING_EXPERIMENT, start_run
+
+if TYPE_CHECKING:
+    from xgboost import XGBRegressor
 
 DEFAULT_SELECTION_CONFIG = PROJECT_ROOT / "conf" / "feature_selection.yaml"
 HOLDOUT_SHARE = 0.2
@@ -244,6 +247,10 @@ def _holdout_mask(groups: np.ndarray | None, n_rows: int, seed: int) -> np.ndarr
 
 
 def _fit(cfg: ModelSelectionConfig, x: np.ndarray, y: np.ndarray) -> XGBRegressor:
+    # imported here: the trainers read the selection file (read_selection) on training machines
+    # that need not have XGBoost (bench/training_gpu.py runs the CUDA training path on such a one)
+    from xgboost import XGBRegressor
+
     params = cfg.xgboost.model_dump(exclude={"seed", "n_jobs"})
     return XGBRegressor(**params, random_state=cfg.xgboost.seed, n_jobs=cfg.xgboost.n_jobs or None,
                         tree_method="hist", device=cfg.device, objective="reg:squarederror").fit(x, y)

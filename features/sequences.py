@@ -15,7 +15,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.dataset as ds
 
-from features.build import N_PLAYERS, SEQ_FEATURES
+from pipelines.schema import N_PLAYERS, SEQ_FEATURES
 
 
 def _table(path_or_table: str | Path | pa.Table) -> pa.Table:

@@ -151,6 +151,12 @@ ANOMALIES = pa.schema(
     ]
 )
 
+# The passing table's snap→release tensor (column ``tensor``, features.build writes it, features.sequences
+# reads it): per frame, 22 player slots (the ordering rule: features.build) × these channels, in this order.
+# Kept here, away from Spark, so that training and serving import it without PySpark.
+N_PLAYERS = 22
+SEQ_FEATURES = ("x", "y", "vx", "vy", "ax", "ay", "dir", "o")
+
 # lake/scores/passing/… (evaluation/passing_score.py): the passing score of every scored play, and
 # its aggregates per passer, recomputed from all the season's scored plays.  The split columns are
 # the split names of conf/scoring.yaml (their bounds live there); passer_nfl_id is null when the

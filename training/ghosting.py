@@ -62,7 +62,7 @@ from torch import Tensor, nn
 from pipelines.config import load_section
 from pipelines.field import DT
 from training.ghosting_data import frame_suffixes, velocity
-from training.passing import DEFAULT_TRAINING_CONFIG, OptimizerConfig, SplitConfig, Standardizer
+from training.passing import DEFAULT_TRAINING_CONFIG, OptimizerConfig, SplitConfig, Standardizer, Tensors
 
 SEQ_CHANNELS = ("rel_x", "rel_y", "vx", "vy", "s", "a", "sin_o", "cos_o", "sin_dir", "cos_dir")
 
@@ -167,25 +167,18 @@ def sequence_inputs(frame: pd.DataFrame, observed_frames: int) -> np.ndarray:
     return np.nan_to_num(np.stack(out, axis=1))
 
 
-class GhostingTensors:
-    """Model-ready tensors of a set of samples; ``batches`` is what ``training.passing.fit`` reads."""
+class GhostingTensors(Tensors):
+    """Model-ready tensors of a set of samples: ``training.passing.Tensors`` (what ``fit`` reads) with
+    every sample's length the number of observed frames."""
 
     def __init__(self, seq: np.ndarray, static: np.ndarray, y: np.ndarray | None, horizon: int):
         n = len(seq)
-        self.seq = torch.from_numpy(np.ascontiguousarray(seq, dtype=np.float32))
-        self.lengths = torch.full((n,), seq.shape[1], dtype=torch.int64)
-        self.static = torch.from_numpy(np.ascontiguousarray(static, dtype=np.float32))
-        self.y = torch.from_numpy(np.ascontiguousarray(y if y is not None else np.zeros((n, horizon, 2)),
-                                                       dtype=np.float32))
-
-    def __len__(self) -> int:
-        return len(self.y)
-
-    def batches(self, size: int, order: Tensor | None = None):
-        index = order if order is not None else torch.arange(len(self))
-        for start in range(0, len(self), size):
-            i = index[start:start + size]
-            yield self.seq[i], self.lengths[i], self.static[i], self.y[i]
+        super().__init__(
+            seq=torch.from_numpy(np.ascontiguousarray(seq, dtype=np.float32)),
+            lengths=torch.full((n,), seq.shape[1], dtype=torch.int64),
+            static=torch.from_numpy(np.ascontiguousarray(static, dtype=np.float32)),
+            y=torch.from_numpy(np.ascontiguousarray(y if y is not None else np.zeros((n, horizon, 2)),
+                                                    dtype=np.float32)))
 
 
 # --- the network --------------------------------------------------------------------------------

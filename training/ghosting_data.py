@@ -34,7 +34,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
 
-from features.build import load_features_config
+from features.config import load_features_config
 from features.selection import read_selection, selection_path
 from features.sequences import load_ghosting
 from pipelines import lake

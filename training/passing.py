@@ -28,12 +28,12 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field
 from torch import Tensor, nn
 
-from features.build import SEQ_FEATURES
 from features.selection import read_selection, selection_path
 from features.sequences import load_passing
 from pipelines import lake
 from pipelines.config import PROJECT_ROOT, Settings, load_section
 from pipelines.field import FIELD_WIDTH
+from pipelines.schema import SEQ_FEATURES
 from training.sbp import SplicedBinnedPareto, num_raw_params, sbp_from_raw
 
 DEFAULT_TRAINING_CONFIG = PROJECT_ROOT / "conf" / "training.yaml"
@@ -198,7 +198,7 @@ class Standardizer:
 # turned to move left→right (features.build), and football is symmetric across that axis, so a
 # mirrored play is another valid play with the same yards gained.
 #
-# The sequence tensor's channels (features.build.SEQ_FEATURES), per valid player-frame:
+# The sequence tensor's channels (pipelines.schema.SEQ_FEATURES), per valid player-frame:
 #   x, vx, ax   unchanged
 #   y           FIELD_WIDTH − y
 #   vy, ay      negated
@@ -325,10 +325,38 @@ def concat_plays(a: PassingData, b: PassingData) -> PassingData:
                        context=pd.concat([a.context, b.context], ignore_index=True), features=list(a.features))
 
 
+def training_tensors(data: PassingData, cfg: PassingTrainingConfig
+                     ) -> tuple[dict[str, np.ndarray], Standardizer, dict[str, Tensors], int]:
+    """What the networks train and are scored on: the split by game (boolean masks over ``data``),
+    the standardizer of the static features, the tensors of each split and the number of mirror
+    images added to the training split (``cfg.augment_mirror``)."""
+    split = split_by_game(data.game_id, cfg.split, cfg.seed)
+    train_rows, mirrored = split["train"], 0
+    if cfg.augment_mirror:
+        # the training split only (validation and test stay the observed plays), appended after the
+        # originals; the networks train on both, the XGBoost baseline on the originals only (so the
+        # baseline stays the baseline of issue 5's bar)
+        train = data.take(split["train"])
+        extra = mirror_plays(train.take(mirrorable(train)))
+        mirrored = len(extra)
+        fit_data = concat_plays(train, extra)
+        train_rows = np.ones(len(fit_data), dtype=bool)
+    else:
+        fit_data = data
+    # the standardizer is fitted on the rows the networks train on (with the mirror: originals and
+    # mirror images): only landing_y differs, and its mean is then exactly the field's centre line,
+    # so a mirror image's standardized landing_y is the original's negated
+    scale = Standardizer.fit(fit_data.static_raw[train_rows])
+    tensors = {name: Tensors.of(data, rows, scale) for name, rows in split.items() if name != "train"}
+    tensors["train"] = Tensors.of(fit_data, train_rows, scale)
+    return split, scale, tensors, mirrored
+
+
 # --- losses -------------------------------------------------------------------------------------
 
-def sbp_distribution(raw: Tensor, cfg: SBPConfig) -> SplicedBinnedPareto:
-    return sbp_from_raw(raw.float(), cfg.lower, cfg.upper, cfg.tail_alpha, xi_range=tuple(cfg.xi_range))
+def sbp_distribution(raw: Tensor, cfg: SBPConfig, validate_args: bool | None = None) -> SplicedBinnedPareto:
+    return sbp_from_raw(raw.float(), cfg.lower, cfg.upper, cfg.tail_alpha, xi_range=tuple(cfg.xi_range),
+                        validate_args=validate_args)
 
 
 def sbp_outputs(cfg: SBPConfig) -> int:
@@ -336,18 +364,21 @@ def sbp_outputs(cfg: SBPConfig) -> int:
 
 
 def sbp_loss(cfg: SBPConfig) -> Callable[[Tensor, Tensor], Tensor]:
+    # validate_args=False: the parameters are valid by construction (sbp_from_raw) and the yards are
+    # finite; the checks would read a flag back from the GPU at every step and stall it
     def loss(raw: Tensor, y: Tensor) -> Tensor:
-        return -sbp_distribution(raw, cfg).log_prob(y.float()).mean()
+        return -sbp_distribution(raw, cfg, validate_args=False).log_prob(y.float()).mean()
     return loss
 
 
-def gaussian_distribution(raw: Tensor) -> torch.distributions.Normal:
+def gaussian_distribution(raw: Tensor, validate_args: bool | None = None) -> torch.distributions.Normal:
     raw = raw.float()
-    return torch.distributions.Normal(raw[..., 0], nn.functional.softplus(raw[..., 1]) + 1e-3)
+    return torch.distributions.Normal(raw[..., 0], nn.functional.softplus(raw[..., 1]) + 1e-3,
+                                      validate_args=validate_args)
 
 
 def gaussian_loss(raw: Tensor, y: Tensor) -> Tensor:
-    return -gaussian_distribution(raw).log_prob(y.float()).mean()
+    return -gaussian_distribution(raw, validate_args=False).log_prob(y.float()).mean()
 
 
 # --- the fit loop -------------------------------------------------------------------------------
@@ -380,8 +411,14 @@ class Tensors:
     def __len__(self) -> int:
         return len(self.y)
 
+    def nbytes(self) -> int:
+        return sum(t.numel() * t.element_size() for t in (self.seq, self.lengths, self.static, self.y))
+
+    def to(self, device: torch.device) -> Tensors:
+        return Tensors(self.seq.to(device), self.lengths.to(device), self.static.to(device), self.y.to(device))
+
     def batches(self, size: int, order: Tensor | None = None):
-        index = order if order is not None else torch.arange(len(self))
+        index = (order if order is not None else torch.arange(len(self))).to(self.seq.device)
         for start in range(0, len(self), size):
             i = index[start:start + size]
             yield self.seq[i], self.lengths[i], self.static[i], self.y[i]
@@ -393,8 +430,23 @@ def predict(net: nn.Module, data: Tensors, device: torch.device, batch_size: int
     out = []
     with torch.no_grad(), _autocast(device):
         for seq, lengths, static, _ in data.batches(batch_size):
-            out.append(net(seq.to(device), lengths.to(device), static.to(device)).float().cpu())
-    return torch.cat(out)
+            out.append(net(seq.to(device), lengths.to(device), static.to(device)).float())
+    return torch.cat(out).cpu()
+
+
+# the most of the GPU's free memory that training data may take to stay on the device (0: never)
+DEVICE_DATA_SHARE = 0.5
+
+
+def on_device(data: Tensors, device: torch.device) -> Tensors:
+    """``data`` moved to a CUDA ``device`` once, when it takes at most ``DEVICE_DATA_SHARE`` of the free
+    device memory (else left on the CPU and copied per batch).  A step of this small network takes a few
+    milliseconds on a GPU, so a host-to-device copy and its synchronisation per batch are a large
+    part of it (bench/passing_gpu.py measures both)."""
+    if device.type != "cuda":
+        return data
+    free, _ = torch.cuda.mem_get_info(device)
+    return data.to(device) if data.nbytes() <= DEVICE_DATA_SHARE * free else data
 
 
 def _autocast(device: torch.device):
@@ -411,7 +463,9 @@ def fit(net: nn.Module, loss_fn: Callable[[Tensor, Tensor], Tensor], train: Tens
 
     torch.manual_seed(cfg.seed)
     net.to(device)
-    opt = torch.optim.AdamW(net.parameters(), lr=cfg.optimizer.lr, weight_decay=cfg.optimizer.weight_decay)
+    # fused on CUDA: one kernel for the whole update instead of several per parameter tensor
+    opt = torch.optim.AdamW(net.parameters(), lr=cfg.optimizer.lr, weight_decay=cfg.optimizer.weight_decay,
+                            fused=device.type == "cuda")
     # a smaller step once the validation loss stalls: the last epochs before early stopping refine
     sched = (torch.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=cfg.optimizer.lr_decay,
                                                         patience=cfg.optimizer.lr_decay_patience)
@@ -429,12 +483,14 @@ def fit(net: nn.Module, loss_fn: Callable[[Tensor, Tensor], Tensor], train: Tens
         torch.set_rng_state(saved["torch_rng"])
         state = saved["state"]
     epochs = range(state["epoch"], cfg.max_epochs)
+    train, validation = on_device(train, device), on_device(validation, device)
     bar = tqdm(epochs, desc=type(net).__name__, disable=not progress, leave=False)
     for epoch in bar:
         if epoch - state["best_epoch"] >= cfg.patience and state["history"]:
             break
         net.train()
-        total, n = 0.0, 0
+        # the epoch's loss is summed on the device: reading it back every step would wait for the GPU
+        total, n = torch.zeros((), device=device), 0
         for seq, lengths, static, y in train.batches(cfg.batch_size, torch.randperm(len(train), generator=gen)):
             seq, lengths, static, y = seq.to(device), lengths.to(device), static.to(device), y.to(device)
             with _autocast(device):
@@ -444,9 +500,9 @@ def fit(net: nn.Module, loss_fn: Callable[[Tensor, Tensor], Tensor], train: Tens
             loss.backward()
             nn.utils.clip_grad_norm_(net.parameters(), cfg.optimizer.grad_clip)
             opt.step()
-            total, n = total + float(loss.detach()) * len(y), n + len(y)
-        val_loss = float(loss_fn(predict(net, validation, device), validation.y))
-        row = {"epoch": epoch + 1, "train_nll": total / max(n, 1), "validation_nll": val_loss,
+            total, n = total + loss.detach().float() * len(y), n + len(y)
+        val_loss = float(loss_fn(predict(net, validation, device), validation.y.cpu()))
+        row = {"epoch": epoch + 1, "train_nll": float(total) / max(n, 1), "validation_nll": val_loss,
                "lr": opt.param_groups[0]["lr"]}
         state["history"].append(row)
         if val_loss < state["best"]:

@@ -50,7 +50,7 @@ import mlflow
 import numpy as np
 import pandas as pd
 
-from features.build import N_PLAYERS, SEQ_FEATURES
+from pipelines.schema import N_PLAYERS, SEQ_FEATURES
 
 PASSING_ARTIFACT = "sbp_model"  # key of the bundle in context.artifacts
 GHOSTING_ARTIFACT = "ghosting_model"

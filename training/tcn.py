@@ -27,8 +27,8 @@ from torch import Tensor, nn
 from torch.nn.utils.parametrizations import weight_norm
 
 from pipelines.field import FIELD_LENGTH, FIELD_WIDTH
+from pipelines.schema import N_PLAYERS
 
-N_PLAYERS = 22
 PLAYER_INPUTS = 10  # x, y, vx, vy, ax, ay, sin/cos dir, sin/cos o
 SPEED_SCALE = 10.0  # yd/s: top speeds are ~10
 ACCEL_SCALE = 10.0  # yd/s²

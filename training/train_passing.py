@@ -24,14 +24,14 @@ import pandas as pd
 import torch
 
 from evaluation.passing import bars, evaluate_passing
-from features.build import load_features_config
+from features.config import load_features_config
 from pipelines import lake
 from pipelines.config import Settings
 from pipelines.mlflow_runs import RETRAINING_EXPERIMENT, load_run_artifact, log_lake_input, start_run
 from pipelines.schema import TRUTH_PLAYS, TRUTH_QUANTILE_LEVELS
-from training.passing import (PassingTrainingConfig, Standardizer, Tensors, concat_plays, fit, gaussian_distribution,
-                              gaussian_loss, load_passing_data, load_training_config, mirror_plays, mirrorable,
-                              predict, resolve_device, sample_games, sbp_distribution, sbp_loss, split_by_game)
+from training.passing import (PassingTrainingConfig, fit, gaussian_distribution, gaussian_loss, load_passing_data,
+                              load_training_config, predict, resolve_device, sample_games, sbp_distribution, sbp_loss,
+                              training_tensors)
 from training.passing_model import PassingModel
 
 ARTIFACT_DIR = "passing"
@@ -63,25 +63,7 @@ def train_passing(settings: Settings, season: lake.Seasons, weeks: list[int], co
     max_frames = load_features_config().max_frames
     data = load_passing_data(settings, season, weeks)
     data = data.take(sample_games(data.game_id, max_games, cfg.seed))
-    split = split_by_game(data.game_id, cfg.split, cfg.seed)
-    train_rows, mirrored = split["train"], 0
-    if cfg.augment_mirror:
-        # the training split only (validation and test stay the observed plays), appended after the
-        # originals; the networks train on both, the XGBoost baseline on the originals only (so the
-        # baseline stays the baseline of issue 5's bar)
-        train = data.take(split["train"])
-        extra = mirror_plays(train.take(mirrorable(train)))
-        mirrored = len(extra)
-        fit_data = concat_plays(train, extra)
-        train_rows = np.ones(len(fit_data), dtype=bool)
-    else:
-        fit_data = data
-    # the standardizer is fitted on the rows the networks train on (with the mirror: originals and
-    # mirror images): only landing_y differs, and its mean is then exactly the field's centre line,
-    # so a mirror image's standardized landing_y is the original's negated
-    scale = Standardizer.fit(fit_data.static_raw[train_rows])
-    tensors = {name: Tensors.of(data, rows, scale) for name, rows in split.items() if name != "train"}
-    tensors["train"] = Tensors.of(fit_data, train_rows, scale)
+    split, scale, tensors, mirrored = training_tensors(data, cfg)
     key = _run_key(cfg, data, dev)
     weeks_label = f"w{weeks[0]}-{weeks[-1]}" if len(weeks) > 1 else f"w{weeks[0]}"
     with start_run(settings, RETRAINING_EXPERIMENT, f"train passing {lake.seasons_label(season)} {weeks_label}",

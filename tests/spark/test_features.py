@@ -7,7 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from features.build import build_features, load_features_config, passing_table
+from features.build import build_features, passing_table
+from features.config import load_features_config
 from features.sequences import load_ghosting, load_passing
 from pipelines import field, lake, schema
 from pipelines.config import ConfigError, load_settings
