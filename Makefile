@@ -8,6 +8,9 @@ BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 PROFILE ?= demo
 PYTEST_ARGS ?=
+# pytest-xdist workers of `make test` (each test file runs whole on one worker; pyproject.toml);
+# 0, or PYTEST_ARGS=-n0, runs the suite serially in one process
+TEST_WORKERS ?= 2
 BENCH_HOME ?= /tmp/trackflow-bench-passing
 BENCH_WEEKS ?= 1-8
 UI_PORT ?= 5000
@@ -55,8 +58,8 @@ airflow-stop:  ## stop what `make airflow` started (its whole process group)
 	  kill -TERM -$$(cat $(AIRFLOW_STATE)/standalone.pid); rm -f $(AIRFLOW_STATE)/standalone.pid; echo "Airflow stopped"; \
 	else rm -f $(AIRFLOW_STATE)/standalone.pid; echo "Airflow is not running"; fi
 
-test: java $(STAMP)  ## run the test suite
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+test: java $(STAMP)  ## run the test suite on 2 workers (TEST_WORKERS=0 or PYTEST_ARGS=-n0: serially)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
 bench: $(STAMP)  ## benchmarks: simulate a full season (272 games), print plays/s and peak memory
 	$(BIN)/python bench/simulate_season.py

@@ -1,5 +1,7 @@
 """The environment an Airflow process of this project runs with: a project-local AIRFLOW_HOME,
-this repo's dags/ folder, no example DAGs, SQLite metadata, and every server on 127.0.0.1."""
+this repo's dags/ folder, no example DAGs, SQLite metadata, and every server whose address Airflow
+lets us choose on 127.0.0.1.  (Airflow 3's task-log servers of the scheduler and the triggerer
+always listen on every interface; docs/reliability.md, "Threat note", says what guards them.)"""
 
 from __future__ import annotations
 
@@ -23,6 +25,10 @@ def airflow_environment(settings: Settings, base: dict[str, str] | None = None) 
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
         "AIRFLOW__API__HOST": env.get("AIRFLOW__API__HOST", "127.0.0.1"),
         "AIRFLOW__API__PORT": env.get("AIRFLOW__API__PORT", "8080"),
+        # the scheduler's health-check server (off unless [scheduler] enable_health_check) would
+        # otherwise bind every interface
+        "AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_SERVER_HOST":
+            env.get("AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_SERVER_HOST", "127.0.0.1"),
         # tasks inherit the profile and configuration of the process that started Airflow
         "TRACKFLOW_PROFILE": settings.profile,
         "TRACKFLOW_CONFIG": str(settings.config_file),
@@ -31,6 +37,13 @@ def airflow_environment(settings: Settings, base: dict[str, str] | None = None) 
     # tasks reach the API server at this URL: it must follow the port, or every task fails
     env.setdefault("AIRFLOW__CORE__EXECUTION_API_SERVER_URL",
                    f"http://127.0.0.1:{env['AIRFLOW__API__PORT']}/execution/")
+    # A task's supervisor waits 5 s (Airflow's default) for each answer of the API server, and tries
+    # 5 times (about 15 s) while it is not listening yet.  On a busy 2-core machine (a parallel test
+    # run) the scheduler hands out queued tasks before `airflow standalone`'s API server is up, and
+    # its first answers took 7.5 s: the task's retry of a request the server did carry out is then
+    # refused, and the task fails.  A minute per answer and 10 tries (a few minutes) ride that out.
+    env.setdefault("AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT", "60")
+    env.setdefault("AIRFLOW__WORKERS__EXECUTION_API_RETRIES", "10")
     return env
 
 

@@ -2,35 +2,35 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import psutil
 import pytest
 
 from pipelines.config import load_settings
 from pipelines.ingest import manifest_path
+from tests.ports import free_port
 
 TRACKFLOW = str(Path(sys.executable).with_name("trackflow"))
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.mark.slow
 def test_backfill_creates_one_run_per_week_and_ingests_exactly_those(tmp_path):
-    port = _free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TRACKFLOW", "AIRFLOW"))}
     env.update(TRACKFLOW_PROFILE="test", TRACKFLOW__PATHS__HOME=str(tmp_path), AIRFLOW__API__PORT=str(port),
-               AIRFLOW__CORE__EXECUTION_API_SERVER_URL=f"http://127.0.0.1:{port}/execution/")
+               AIRFLOW__CORE__EXECUTION_API_SERVER_URL=f"http://127.0.0.1:{port}/execution/",
+               # the scheduler's and the triggerer's log servers (8793, 8794 by default): another
+               # standalone (test_makefile's, on the other xdist worker) must not hold them
+               AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT=str(free_port()),
+               AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT=str(free_port()))
 
     def airflow(*args):
         out = subprocess.run([TRACKFLOW, "airflow", *args], env=env, capture_output=True, text=True, timeout=300)
@@ -67,11 +67,7 @@ def test_backfill_creates_one_run_per_week_and_ingests_exactly_those(tmp_path):
                     break
             time.sleep(3)
     finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        try:
-            server.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
+        _stop(server)
         log.close()
     backfills = sorted((r["run_id"], r["state"]) for r in runs if r["run_id"].startswith("backfill__"))
     assert [state for _, state in backfills] == ["success", "success"], runs
@@ -79,3 +75,31 @@ def test_backfill_creates_one_run_per_week_and_ingests_exactly_those(tmp_path):
                            for p in manifest_path(settings, 2025, 1).parent.glob("week=*.json"))
     assert ingested_2025 == [2, 3]
     assert sorted(p.name for p in ghosting.glob("week=*")) == ["week=2", "week=3"]
+
+
+def _stop(server: subprocess.Popen) -> None:
+    """End `airflow standalone` and every process it started.  SIGTERM to its process group alone
+    leaves the task processes of the LocalExecutor, which run in process groups of their own: the
+    run of the latest interval (the DAG is unpaused) kept a Spark JVM busy for minutes after the
+    test, beside the next tests of the worker."""
+    def below() -> list[psutil.Process]:
+        try:
+            return psutil.Process(server.pid).children(recursive=True)
+        except psutil.NoSuchProcess:
+            return []
+
+    tree = {p.pid: p for p in below()}
+    with contextlib.suppress(ProcessLookupError):  # a group all gone: the failure that ended the wait says why
+        os.killpg(server.pid, signal.SIGTERM)
+    tree.update((p.pid, p) for p in below())  # what was being started meanwhile
+    try:
+        server.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(server.pid, signal.SIGKILL)
+        server.wait()
+    _, alive = psutil.wait_procs(list(tree.values()), timeout=10)
+    for process in alive:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            process.kill()
+    psutil.wait_procs(alive, timeout=30)

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 from pipelines.config import PROJECT_ROOT
+from tests.ports import free_port
 
 MAKE = shutil.which("make")
 
@@ -43,21 +44,17 @@ def test_ci_runs_the_readme_test_command():
     assert Path(PROJECT_ROOT / "requirements.lock").read_text().count("torch==2.13.0") == 1
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_make_airflow_serves_on_localhost_and_airflow_stop_ends_its_process_group(tmp_path):
     import json
     import urllib.request
 
-    port, state = _free_port(), tmp_path / "state"
+    port, state = free_port(), tmp_path / "state"
     env = {**{k: v for k, v in os.environ.items() if not k.startswith(("TRACKFLOW", "AIRFLOW"))},
-           "TRACKFLOW__PATHS__HOME": str(tmp_path), "TRACKFLOW_PROFILE": "test"}
+           "TRACKFLOW__PATHS__HOME": str(tmp_path), "TRACKFLOW_PROFILE": "test",
+           # the scheduler's and the triggerer's log servers (8793, 8794 by default): another
+           # standalone (test_backfill's, on the other xdist worker) must not hold them
+           "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
+           "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port())}
     args = [MAKE, "-s", "-C", str(PROJECT_ROOT), f"AIRFLOW_PORT={port}", f"AIRFLOW_STATE={state}"]
     started = subprocess.run([*args, "airflow"], env=env, capture_output=True, text=True, timeout=300)
     assert started.returncode == 0, started.stderr
