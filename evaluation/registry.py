@@ -27,6 +27,15 @@ beats the current champion on the same evaluation set.
 A retried registration of the same run (an Airflow retry) reuses the version it created: its tags
 are set again and the aliases decided again, without a second version.
 
+Registrations of one registered model take turns (``registry_lock``): from finding the run's
+version and the current champion to the last alias move, one ``register`` at a time holds the
+model's lock, so two registrations racing (two DAG runs, a retry overlapping its first attempt)
+cannot both compare against the same old champion and leave ``champion`` on the worse of the two,
+nor both create a version for one run.  The lock is a file beside the SQLite store (or under
+``paths.mlflow_db``'s folder when a tracking server is configured): it orders registrations made
+from this machine; registrations from several machines against one tracking server need the
+server side to order them.
+
 The champion may have been trained on some of these plays (a run over the same weeks splits them
 into other train and test games), which favours it: a challenger must then be clearly better.
 """
@@ -177,7 +186,7 @@ def register(settings: Settings, model: str, run_id: str, gate_report: GateRepor
     """Register the ``model`` ("passing" or "ghosting") of training run ``run_id`` (module docstring)."""
     import mlflow
 
-    _, stage, model_artifact, eval_artifact, _, bundle_class = _spec(model)
+    _, stage, model_artifact, _, _, bundle_class = _spec(model)
     if not isinstance(gate_report, GateReport):
         raise TypeError(f"register: gate_report must be an evaluation.gates.GateReport, "
                         f"got {type(gate_report).__name__}")
@@ -188,12 +197,53 @@ def register(settings: Settings, model: str, run_id: str, gate_report: GateRepor
         raise GateFailed(gate_report)
     use_store(settings)
     client = mlflow.MlflowClient()
-    name, metric = REGISTERED_NAMES[model], PRIMARY_METRIC[model]
+    name = REGISTERED_NAMES[model]
     keys = load_evaluation_set(settings, model, run_id)
     evaluate = EVALUATORS[model]
     challenger, _ = load_run_artifact(settings, stage, model_artifact, bundle_class.load, run_id)
     values, example = evaluate(settings, challenger, keys, example_rows=EXAMPLE_ROWS)
     value = _mean(values)
+    with registry_lock(settings, name):  # what is read from the registry from here on stays true
+        return _register_version(settings, client, model, run_id, gate_report, tags, keys, value, example)
+
+
+def version_of_retraining(settings: Settings, model: str, retraining_run_id: str) -> str | None:
+    """The version of ``model`` that the retraining (DAG) run ``retraining_run_id`` registered, or
+    None: a DAG run registers at most one version per model, so that running it again (a cleared
+    run, the same logical date again) does not add a second one."""
+    import mlflow
+
+    use_store(settings)
+    name = REGISTERED_NAMES[model]
+    found = mlflow.MlflowClient().search_model_versions(
+        f"name = '{name}' and tags.retraining_run_id = '{retraining_run_id}'")
+    return str(min(int(v.version) for v in found)) if found else None
+
+
+def version_of_training(settings: Settings, model: str, train_run_id: str) -> str | None:
+    """The version of ``model`` registered from training run ``train_run_id``, or None."""
+    import mlflow
+
+    use_store(settings)
+    version = _version_of_run(mlflow.MlflowClient(), REGISTERED_NAMES[model], train_run_id)
+    return str(version.version) if version is not None else None
+
+
+def registry_lock(settings: Settings, name: str):
+    """The lock one registration of registered model ``name`` holds (module docstring)."""
+    from pipelines.locks import file_lock
+
+    return file_lock(settings.paths.mlflow_db.parent / f".registry-{name}.lock", f"registering {name}")
+
+
+def _register_version(settings: Settings, client, model: str, run_id: str, gate_report: GateReport,
+                      tags: dict[str, str] | None, keys: pd.DataFrame, value: float,
+                      example: pd.DataFrame | None) -> Registration:
+    """``register``'s steps 2 (the champion's side) to 4, under the registry lock."""
+    import mlflow
+
+    _, _, model_artifact, eval_artifact, _, _ = _spec(model)
+    name, metric, evaluate = REGISTERED_NAMES[model], PRIMARY_METRIC[model], EVALUATORS[model]
     existing = _version_of_run(client, name, run_id)  # a retried registration: reuse its version
     champion = _holder(client, name, CHAMPION)
     if champion is not None and existing is not None and str(champion.version) == str(existing.version):
@@ -254,10 +304,25 @@ def load_registered(settings: Settings, name: str, alias: str = CHAMPION):
 
     name = REGISTERED_NAMES.get(name, name)
     use_store(settings)
-    if _holder(mlflow.MlflowClient(), name, alias) is None:
+    client = mlflow.MlflowClient()
+    if _holder(client, name, alias) is None:
         raise ValueError(f"registered model {name!r} has no version with alias {alias!r} in "
-                         f"{settings.mlflow_tracking_uri}; register one first (evaluation.registry.register)")
+                         f"{settings.mlflow_tracking_uri}; {_what_there_is(client, name)}; register one first "
+                         "(evaluation.registry.register)")
     return mlflow.pyfunc.load_model(f"models:/{name}@{alias}")
+
+
+def _what_there_is(client, name: str) -> str:
+    """The aliases ``name`` has, or the registered models when there is no ``name``: for an error message."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        aliases = client.get_registered_model(name).aliases
+    except MlflowException:
+        names = sorted(m.name for m in client.search_registered_models())
+        return f"no model {name!r} is registered (registered: {', '.join(names) or 'none'})"
+    held = ", ".join(f"{a} (version {v})" for a, v in sorted(aliases.items()))
+    return f"its aliases: {held}" if held else "it has no aliases"
 
 
 # --- helpers ----------------------------------------------------------------------------------------

@@ -13,11 +13,12 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from pipelines import lake, schema
 from pipelines.config import Settings
+from pipelines.locks import file_lock
 from pipelines.sources import WeekData, open_source
 
 RAW_TABLES = ("tracking", "plays", "games", "players")
@@ -35,6 +36,9 @@ class Manifest:
     schema_version: int
     notes: list[str]
     ingested_at: str
+    # table -> lake.partition_hash of its partition as written: the manifest names exactly the
+    # partitions of the week and their bytes (empty in manifests written before it existed)
+    partitions: dict[str, str] = field(default_factory=dict)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, sort_keys=True)
@@ -56,23 +60,46 @@ def ingest_week(settings: Settings, source_uri: str, season: int, week: int) -> 
 
 
 def write_week(settings: Settings, source_uri: str, season: int, week: int, data: WeekData) -> Manifest:
+    """Write the week: its manifest is deleted first and written last, after every partition, so
+    a manifest that exists describes exactly the partitions there (the week's commit record).
+    Each partition is replaced atomically on its own (``lake.staged_partition``): a run killed
+    midway leaves whole partitions, some old and some new, and no manifest, so the week counts as
+    not ingested (``retraining.prepare_week`` ingests it again) until a run completes it.  The
+    week's lock (a hidden file beside the manifest) is held throughout: two runs ingesting the
+    same week at once (overlapping backfills) write it one after the other, each whole."""
     if data.tables["tracking"].num_rows == 0:
         raise ValueError(f"{source_uri}: season {season} week {week} has no tracking rows; nothing was written")
-    digest = hashlib.sha256()
-    counts = {}
+    with week_lock(settings, season, week):
+        return _write_week(settings, source_uri, season, week, data)
+
+
+def week_lock(settings: Settings, season: int, week: int):
+    """The lock an ingest of (season, week) holds while it writes the week (``write_week``)."""
+    path = manifest_path(settings, season, week)
+    return file_lock(path.with_name(f".lock-{path.stem}"), f"ingesting season {season} week {week}")
+
+
+def _write_week(settings: Settings, source_uri: str, season: int, week: int, data: WeekData) -> Manifest:
+    tables = {}
     for name in RAW_TABLES + TRUTH_TABLES:
-        table = data.tables.get(name)
-        if table is None:
-            continue
-        root = raw_root(settings) / name if name in RAW_TABLES else settings.paths.lake / name
+        if data.tables.get(name) is not None:
+            root = raw_root(settings) / name if name in RAW_TABLES else settings.paths.lake / name
+            # every table checked against its schema before the first change to the lake
+            tables[name] = (root, lake.conform(data.tables[name], schema.TABLES[name],
+                                               lake.partition_dir(root, season, week)))
+    manifest_path(settings, season, week).unlink(missing_ok=True)
+    digest = hashlib.sha256()
+    counts, partitions = {}, {}
+    for name, (root, table) in tables.items():
         part = lake.write_partition(table, root, schema.TABLES[name], season=season, week=week)
         counts[name] = table.num_rows
+        partitions[name] = lake.partition_hash(part)
         digest.update(name.encode())
         digest.update((part / lake.PART_FILE).read_bytes())
     manifest = Manifest(
         source=source_uri, season=season, week=week, inputs=data.inputs, row_counts=counts,
         content_hash=digest.hexdigest(), schema_version=schema.SCHEMA_VERSION, notes=data.notes,
-        ingested_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        ingested_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), partitions=partitions,
     )
     lake.write_text_atomic(manifest_path(settings, season, week), manifest.to_json())
     return manifest

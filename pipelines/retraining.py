@@ -259,17 +259,25 @@ def gate_stage(settings: Settings, model: str, train_run_id: str, parent_run_id:
 def register_stage(settings: Settings, model: str, train_run_id: str, parent_run_id: str) -> dict:
     """Register ``model``'s training run (gates re-checked: this task may run alone on a retry) as a
     new registry version: alias ``challenger``, and ``champion`` when it beats the current one on
-    the same evaluation set."""
+    the same evaluation set.  A DAG run registers one version per model: when this one already did
+    (the DAG run run again: its parent run is found again by dag and run id), that version stays and
+    nothing is registered — a new model needs a new DAG run."""
     import mlflow
 
     from evaluation.gates import check_gates
-    from evaluation.registry import register
+    from evaluation.registry import REGISTERED_NAMES, register, version_of_retraining, version_of_training
 
     with under_parent(settings, parent_run_id) as tags, start_run(settings, RETRAINING_EXPERIMENT, f"register {model}",
                                                                   tags={"stage": "register", "model": model}):
         report = check_gates(settings, model, train_run_id)
+        earlier = version_of_retraining(settings, model, parent_run_id)
+        if earlier is not None and earlier != version_of_training(settings, model, train_run_id):
+            mlflow.log_params({"registered_model": REGISTERED_NAMES[model], "version": earlier, "champion_moved": False,
+                               "reused_version_of_this_dag_run": True})
+            return {"model": model, "name": REGISTERED_NAMES[model], "version": earlier, "champion_moved": False}
         done = register(settings, model, train_run_id, report,
                         tags={"retraining_run_id": parent_run_id, **tags})
         mlflow.log_params({"registered_model": done.name, "version": done.version,
                            "champion_moved": done.champion_moved})
     return {"model": model, "name": done.name, "version": done.version, "champion_moved": done.champion_moved}
+

@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from pipelines import lake
 from pipelines.config import PROJECT_ROOT, load_settings
-from pipelines.ingest import manifest_path, raw_root
+from pipelines.ingest import RAW_TABLES, TRUTH_TABLES, manifest_path, raw_root, read_manifest
 
 TRACKFLOW = str(Path(sys.executable).with_name("trackflow"))
 
@@ -75,6 +76,27 @@ def test_a_scheduled_run_ingests_and_prepares_exactly_its_week(home):
     assert manifest_path(settings, 2025, 1).is_file()
     reports = settings.paths.lake / "reports" / "validation" / "raw_tracking" / "season=2025"
     assert sorted(p.name for p in reports.glob("*.json")) == ["week=1.json"]
+
+
+def test_the_same_run_again_rewrites_identical_partitions(home):
+    # runs after the test above: week 1 is in the lake; the same logical date is the same DAG run
+    # (`dags test` replaces the run), through every stage again
+    settings = load_settings("test", environ={"TRACKFLOW__PATHS__HOME": str(home)})
+    ingested = [f"raw/{t}" for t in RAW_TABLES] + list(TRUTH_TABLES)
+    tables = ingested + ["clean/tracking", "clean/anomalies", "features/passing", "features/ghosting"]
+
+    def hashes() -> dict[str, str]:
+        return {t: lake.partition_hash(lake.partition_dir(settings.paths.lake / t, 2025, 1)) for t in tables}
+
+    before, manifest = hashes(), read_manifest(settings, 2025, 1)
+    out = _dags_test(home, "2025-09-09T06:00:00+00:00")
+    assert out.returncode == 0, (out.stdout + out.stderr)[-4000:]
+    assert hashes() == before
+    again = read_manifest(settings, 2025, 1)
+    assert (again.content_hash, again.partitions, again.row_counts) == (manifest.content_hash, manifest.partitions,
+                                                                        manifest.row_counts)
+    assert again.partitions == {t.removeprefix("raw/"): before[t] for t in ingested}  # what is in the lake
+    assert not list(settings.paths.lake.rglob(".*"))  # no staging, aside or lock file left
 
 
 def test_manual_run_with_params_and_a_rejected_param(home):

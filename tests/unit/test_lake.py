@@ -61,3 +61,12 @@ def test_read_weeks_reads_the_same_weeks_of_several_seasons(tmp_path):
     with pytest.raises(FileNotFoundError, match=r"no partition for season 2023 week\(s\) \[1, 2\]"):
         lake.read_weeks(root, [2023, 2025], [1, 2])
     assert lake.seasons_label([2024, 2025]) == "2024+2025" and lake.season_list(2025) == [2025]
+
+
+def test_a_cut_off_part_file_is_an_error_naming_it_not_rows_missing(tmp_path):
+    lake.write_partition(_games(3, week=1), tmp_path, schema.GAMES, season=2025, week=1)
+    lake.write_partition(_games(2, week=2), tmp_path, schema.GAMES, season=2025, week=2)
+    part = lake.partition_dir(tmp_path, 2025, 2) / lake.PART_FILE
+    part.write_bytes(part.read_bytes()[:-100])  # the footer gone, as a killed copy leaves it
+    with pytest.raises(ValueError, match=r"week=2/part-0\.parquet"):
+        lake.read_table(tmp_path, schema.GAMES)
