@@ -29,7 +29,7 @@ import datetime as dt
 
 from airflow.sdk import Param, dag, get_current_context, task
 
-from pipelines.config import SEASONS_PATTERN, WEEKS_PATTERN
+from pipelines.config import SEASONS_PATTERN, SOURCE_PATTERN, WEEKS_PATTERN
 
 
 
@@ -58,7 +58,7 @@ def _settings():
                         description="auto, cpu or cuda[:N] (default: retraining.device)"),
         "max_games": Param(None, type=["null", "integer"], minimum=3,
                            description="train on a seeded sample of this many games (default: all)"),
-        "source": Param(None, type=["null", "string"], pattern=r"^(synthetic:|bdb:.+)$",
+        "source": Param(None, type=["null", "string"], pattern=SOURCE_PATTERN,
                         description="source of weeks not ingested yet (default: ingest.source)"),
         "profile": Param(None, type=["null", "string"], enum=[None, "test", "demo", "season"],
                          description="trackflow config profile (default: TRACKFLOW_PROFILE or demo)"),
@@ -67,11 +67,13 @@ def _settings():
     doc_md=__doc__,
 )
 def preseason_retraining():
-    @task
+    @task(retries=0)  # a wrong param does not right itself on a retry
     def plan() -> dict:
+        from pipelines.config import check_params
         from pipelines.retraining import resolve_request
 
         ctx = get_current_context()
+        check_params(ctx["params"], ctx["dag"].params, ctx["dag"].dag_id)
         return resolve_request(_settings(), ctx["params"], ctx.get("logical_date"))
 
     @task

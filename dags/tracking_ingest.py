@@ -28,7 +28,7 @@ import datetime as dt
 
 from airflow.sdk import Asset, CronDataIntervalTimetable, Param, dag, get_current_context, task
 
-from pipelines.config import WEEKS_PATTERN
+from pipelines.config import SOURCE_PATTERN, WEEKS_PATTERN
 
 RAW_TRACKING = Asset("trackflow://lake/raw/tracking")
 CLEAN_TRACKING = Asset("trackflow://lake/clean/tracking")
@@ -50,7 +50,7 @@ def _settings():
     max_active_runs=4,
     default_args={"retries": 2, "retry_delay": dt.timedelta(minutes=2)},
     params={
-        "source": Param(None, type=["null", "string"], pattern=r"^(synthetic:|bdb:.+)$",
+        "source": Param(None, type=["null", "string"], pattern=SOURCE_PATTERN,
                         description="synthetic: or bdb:/path/to/folder (default: ingest.source in the config)"),
         "season": Param(None, type=["null", "integer"], minimum=1920, maximum=2100,
                         description="season to ingest (default: the data interval's)"),
@@ -63,11 +63,13 @@ def _settings():
     doc_md=__doc__,
 )
 def tracking_ingest():
-    @task
+    @task(retries=0)  # a wrong param does not right itself on a retry
     def plan() -> list[dict]:
+        from pipelines.config import check_params
         from pipelines.ingest import plan_weeks
 
         ctx = get_current_context()
+        check_params(ctx["params"], ctx["dag"].params, ctx["dag"].dag_id)
         settings = _settings()
         return plan_weeks(ctx["params"], ctx.get("data_interval_start"), settings.simulator.season)
 

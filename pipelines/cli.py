@@ -59,6 +59,17 @@ def _weeks_option(value: Optional[str]) -> Optional[list[int]]:
         raise typer.BadParameter(str(err), param_hint="--weeks") from None
 
 
+def _run_id_option(value: Optional[str]) -> Optional[str]:
+    if value is None:
+        return None
+    from pipelines.mlflow_runs import check_run_id
+
+    try:
+        return check_run_id(value)
+    except ValueError as err:
+        raise typer.BadParameter(str(err), param_hint="--run-id") from None
+
+
 # the season/weeks options of every stage command
 Season = Annotated[int, typer.Option(help="Season, e.g. 2025.", min=1920, max=2100)]
 Weeks = Annotated[str, typer.Option(help="Weeks: a range '1-4', a list '1,3' or one week '2'.", callback=_weeks_option)]
@@ -150,15 +161,16 @@ def ingest(
         for note in manifest.notes:
             typer.echo(f"  note: {note}")
         if validate:
-            failed |= not _validate(settings, season, week)
+            failed |= not _validate(settings, season, week, "ingest")
     if failed:
         raise typer.Exit(1)
 
 
-def _validate(settings: Settings, season: int, week: int) -> bool:
+def _validate(settings: Settings, season: int, week: int, command: str = "validate") -> bool:
     from pipelines.validate import format_result, validate_week
 
-    result = validate_week(settings, season, week, raise_on_failure=False)
+    with _stage_errors(command):  # a missing or unreadable partition: one line, exit 1
+        result = validate_week(settings, season, week, raise_on_failure=False)
     typer.echo(format_result(result))
     return result.success
 
@@ -317,7 +329,7 @@ def score_passing_command(
     weeks: Weeks,
     run_id: Optional[str] = typer.Option(
         None, "--run-id", help="MLflow run of `train passing` whose SBP model scores the plays "
-                               "(default: the newest finished one)."),
+                               "(default: the newest finished one).", callback=_run_id_option),
     top: int = typer.Option(10, min=0, help="Passers to print, by mean score (0: none)."),
 ) -> None:
     """Score each play 0–100 (the CDF of its yards under the predicted SBP), aggregate per passer per game, season and split (conf/scoring.yaml) into lake/scores/passing, log to MLflow."""
@@ -350,7 +362,8 @@ def ghost(
     out: Path = typer.Option(..., help="PNG file for the field plot."),
     target: Optional[int] = typer.Option(None, help="nfl_id of one eligible receiver to draw (default: all of them)."),
     run_id: Optional[str] = typer.Option(
-        None, "--run-id", help="MLflow run of `train ghosting` (default: the newest finished one)."),
+        None, "--run-id", help="MLflow run of `train ghosting` (default: the newest finished one).",
+        callback=_run_id_option),
 ) -> None:
     """Counterfactual targets: the defensive backs' predicted paths as if each eligible receiver had been targeted; a table and a plot of the field."""
     from evaluation.ghosting_counterfactual import counterfactual_play, draw_play

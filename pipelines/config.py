@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -30,10 +31,25 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-# the shapes parse_weeks / parse_seasons accept, as JSON-schema patterns for the DAGs' params (the
-# parsers still check the ranges)
-WEEKS_PATTERN = r"^\s*\d{1,2}(\s*-\s*\d{1,2})?(\s*,\s*\d{1,2}(\s*-\s*\d{1,2})?)*\s*$"
-SEASONS_PATTERN = r"^\s*\d{4}(\s*[-,]\s*\d{4})*\s*$"
+# the shapes parse_weeks / parse_seasons / open_source accept, as JSON-schema patterns for the DAGs'
+# params, so that a trigger with a bad value is refused before a run exists (the parsers still check
+# that ranges run forwards)
+_WEEK = r"(?:0?[1-9]|1\d|2[0-2])"  # 1..22
+_SEASON = r"(?:19[2-9]\d|20\d\d|2100)"  # 1920..2100
+WEEKS_PATTERN = rf"^\s*{_WEEK}(\s*-\s*{_WEEK})?(\s*,\s*{_WEEK}(\s*-\s*{_WEEK})?)*\s*$"
+SEASONS_PATTERN = rf"^\s*{_SEASON}(\s*[-,]\s*{_SEASON})*\s*$"
+SOURCE_PATTERN = r"^(synthetic:|bdb:(?!(?:.*/)?\.\.(?:/|$)).+)$"  # no '..' in a bdb: folder
+
+
+def check_params(params: Mapping[str, Any], declared: Iterable[str], dag_id: str) -> None:
+    """Refuse a run's params that its DAG does not declare: Airflow keeps an unknown key of a trigger's
+    conf (a typo like 'season' for 'seasons') as a param of its own, and the run would silently use
+    the default instead."""
+    known = sorted(declared)
+    unknown = sorted(set(params) - set(known))
+    if unknown:
+        raise ValueError(f"param {', '.join(map(repr, unknown))} is not a param of {dag_id}; "
+                         f"expected some of: {', '.join(known)}")
 
 
 def parse_weeks(spec: str | int | list[int]) -> list[int]:
@@ -244,11 +260,14 @@ class Settings(_Strict):
 def read_yaml(path: Path, what: str) -> Any:
     """Safely load a YAML file (no Python objects); errors name ``what`` and the file."""
     try:
-        return yaml.safe_load(Path(path).read_text())
+        with open(path, encoding="utf-8") as f:  # a stream: YAML's error marks name the file
+            return yaml.safe_load(f)
     except FileNotFoundError:
         raise ConfigError(f"{what} {path} does not exist") from None
     except yaml.YAMLError as err:
         raise ConfigError(f"{what} {path} is not valid YAML: {err}") from None
+    except (OSError, UnicodeDecodeError) as err:  # a folder, no permission, not UTF-8
+        raise ConfigError(f"{what} {path} cannot be read: {err}; expected a UTF-8 YAML file") from None
 
 
 def load_section(path: str | Path, what: str, section: str, model: type[BaseModel], sole: bool = False):

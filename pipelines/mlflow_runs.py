@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import hashlib
+import re
 import subprocess
 import tempfile
 from collections.abc import Callable, Iterator
@@ -130,11 +131,25 @@ def log_lake_input(table_root: Path, season: int | list[int], weeks: list[int], 
     return digest
 
 
+RUN_ID_PATTERN = re.compile(r"[a-zA-Z0-9][\w\-]{0,255}")  # MLflow's own rule for a run id
+
+
+def check_run_id(run_id: str, what: str = "run id") -> str:
+    """``run_id`` if it can be an MLflow run id, else a ValueError naming it (a path such as
+    ``../x`` never reaches the store or its artifact folders)."""
+    if not isinstance(run_id, str) or not RUN_ID_PATTERN.fullmatch(run_id):
+        raise ValueError(f"{what} {run_id!r} is not an MLflow run id; expected letters, digits, '_' or '-' "
+                         "(an MLflow run id is usually 32 hexadecimal characters)")
+    return run_id
+
+
 def load_run_artifact(settings: Settings, stage: str, artifact: str, load: Callable[[Path], T],
                       run_id: str | None = None) -> tuple[T, str]:
     """``(load(a local copy of artifact), run id)`` from run ``run_id``, or from the newest finished
     run of the retraining experiment tagged ``stage`` (e.g. ``train_passing``) when it is None.
     A missing run or artifact is a ValueError that says what to run."""
+    if run_id is not None:
+        check_run_id(run_id)
     mlflow = use_store(settings)
     command = stage.replace("_", " ")
     if run_id is None:

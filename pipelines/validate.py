@@ -65,7 +65,8 @@ ROW_INPUTS = ("game_id", "play_id", "nfl_id", "frame_id", "x", "y", "s")
 
 
 class ValidationError(RuntimeError):
-    """A week of raw tracking failed hard expectations; the message lists them."""
+    """A week of raw tracking failed hard expectations (the message lists them), or its partition
+    could not be read (the message names the file)."""
 
 
 @dataclass(frozen=True)
@@ -153,11 +154,31 @@ def validate_week(settings: Settings, season: int, week: int, raise_on_failure: 
     if not part.is_dir():
         raise FileNotFoundError(f"no raw tracking for season {season} week {week}: {part} does not exist; "
                                 "ingest the week first")
-    result = validate_raw(lake.read_table(part, file_schema(TRACKING)), season, week,
-                          settings.paths.lake / "reports")
+    result = validate_raw(_read_partition(part, season, week), season, week, settings.paths.lake / "reports")
     if raise_on_failure:
         raise_for_hard_failures(result)
     return result
+
+
+def _read_partition(part: Path, season: int, week: int) -> pa.Table:
+    """The raw tracking partition ``part``; a missing, cut-off or unreadable Parquet file is a
+    ValidationError naming it (the lake's reader would skip a file without a Parquet footer)."""
+    import pyarrow.parquet as pq
+
+    again = f"ingest season {season} week {week} again"
+    files = sorted(part.glob("*.parquet"))
+    if not files:
+        raise ValidationError(f"{part}: no Parquet file in the partition; expected {lake.PART_FILE}: {again}")
+    for path in files:
+        try:
+            pq.read_metadata(path)
+        except (pa.ArrowException, OSError) as err:
+            raise ValidationError(f"{path}: not a readable Parquet file ({err}); expected the file trackflow "
+                                  f"ingest wrote: {again}") from None
+    try:
+        return lake.read_table(part, file_schema(TRACKING))
+    except (pa.ArrowException, OSError, KeyError) as err:
+        raise ValidationError(f"{part}: the partition cannot be read as raw tracking ({err}): {again}") from None
 
 
 def format_result(result: ValidationResult) -> str:

@@ -94,6 +94,9 @@ def open_source(uri: str, settings: Settings) -> SyntheticSource | BdbSource:
             raise SourceError("source 'bdb:' needs a folder, e.g. bdb:/data/nfl-big-data-bowl-2023")
         if "\x00" in raw:
             raise SourceError(f"source {uri!r}: the folder name contains a NUL byte")
+        if ".." in Path(raw).parts:  # a DAG param or a config value must not climb out of where it points
+            raise SourceError(f"source {uri!r}: '..' in the folder; expected the folder itself, absolute or below "
+                              "the working folder, e.g. bdb:/data/nfl-big-data-bowl-2023")
         folder = Path(raw).expanduser().resolve()
         if not folder.is_dir():
             raise SourceError(f"source {uri!r}: folder {folder} does not exist or is not a folder")

@@ -168,11 +168,40 @@ def _line(row: int) -> int:
     return row + 2  # 1-based, after the header line
 
 
+_BOMS = {b"\xff\xfe\x00\x00": "UTF-32", b"\x00\x00\xfe\xff": "UTF-32", b"\xff\xfe": "UTF-16",
+         b"\xfe\xff": "UTF-16"}  # fmt: skip (longest first: a UTF-32 LE mark starts like UTF-16's)
+
+
+def _not_utf8(path: Path) -> SourceError | None:
+    """The error for a file that is not UTF-8 text (a UTF-16/32 byte-order mark, or the first line
+    with bytes that are not UTF-8, e.g. Latin-1 or Windows-1252), or None when it is UTF-8."""
+    with path.open("rb") as f:
+        head = f.read(4)
+        encoding = next((name for bom, name in _BOMS.items() if head.startswith(bom)), None)
+        if encoding:
+            return SourceError(f"{path}: the file is {encoding} encoded; expected UTF-8 text (save it as UTF-8)")
+        f.seek(0)
+        for number, raw in enumerate(f, start=1):
+            try:
+                raw.decode("utf-8")
+            except UnicodeDecodeError as err:
+                bad = raw[max(err.start - 10, 0):err.end + 10]
+                return SourceError(f"{path} line {number}: bytes {bad!r} are not UTF-8; expected UTF-8 text "
+                                   "(was the file saved as Latin-1 or Windows-1252?)")
+    return None
+
+
 def _header(path: Path) -> list[str]:
     if not path.is_file():
         raise SourceError(f"{path}: no such file")
-    with path.open(encoding="utf-8-sig") as f:
-        line = f.readline().rstrip("\r\n")
+    with path.open("rb") as f:
+        first = f.readline()
+    try:
+        line = first.decode("utf-8-sig").rstrip("\r\n")
+    except UnicodeDecodeError:
+        raise _not_utf8(path) or SourceError(f"{path} line 1: not UTF-8; expected UTF-8 text") from None
+    if "\x00" in line:  # UTF-16 without a byte-order mark
+        raise SourceError(f"{path}: the header contains NUL bytes; expected UTF-8 text (is it UTF-16?)")
     if not line.strip():
         raise SourceError(f"{path}: the file is empty; expected a header line of comma-separated column names")
     names = [n.strip().strip('"') for n in line.split(",")]
@@ -217,8 +246,36 @@ def _first_failure(values, fn) -> int | None:
     return lo
 
 
+def _ragged_row(path: Path) -> SourceError | None:
+    """The error for the first line whose number of fields is not the header's (a cut-off file, a
+    stray delimiter), or None when every line has the header's fields."""
+    found = []
+
+    def first(row) -> str:
+        if not found:
+            found.append(row)
+        return "skip"
+
+    try:
+        pacsv.read_csv(path, read_options=pacsv.ReadOptions(use_threads=False),
+                       parse_options=pacsv.ParseOptions(invalid_row_handler=first),
+                       convert_options=pacsv.ConvertOptions(include_columns=[]))
+    except pa.ArrowException:
+        pass
+    if not found:
+        return None
+    row = found[0]
+    where = f" line {row.number}" if row.number is not None else ""
+    return SourceError(f"{path}{where}: {row.actual_columns} fields, expected {row.expected_columns} as in the "
+                       f"header (is the file cut off, or a value not quoted?): {row.text[:80]!r}")
+
+
 def _unreadable(path: Path, types: dict[str, pa.DataType], err: Exception) -> SourceError:
     """The error for a file pyarrow could not convert: find the first bad value of a typed column."""
+    if "UTF8" in str(err) and (problem := _not_utf8(path)):
+        return problem
+    if "CSV parse error" in str(err) and (problem := _ragged_row(path)):
+        return problem
     typed = {n: t for n, t in types.items() if t != pa.string()}
     try:
         raw = pacsv.read_csv(path, convert_options=_options(dict.fromkeys(typed, pa.string())))
@@ -266,6 +323,10 @@ def _read(path: Path, mapping: dict[str, str], required=()) -> pa.Table:
         if key in table.column_names and table[key].null_count:
             row = pc.index(pc.is_null(table[key]), True).as_py()
             raise SourceError(f"{path} line {_line(row)}, column {names[key]!r}: empty; expected a number")
+    if "frame_id" in table.column_names and pc.min(table["frame_id"]).as_py() < 1:  # frames count from 1
+        row = pc.index(pc.less(table["frame_id"], 1), True).as_py()
+        raise SourceError(f"{path} line {_line(row)}, column {names['frame_id']!r}: "
+                          f"{table['frame_id'][row].as_py()} is not a frame number; expected 1 or more")
     return table
 
 

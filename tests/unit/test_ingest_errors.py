@@ -3,7 +3,6 @@ line, a non-zero exit, no partition written and the input left as it was."""
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import subprocess
@@ -12,22 +11,18 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.config import load_settings
-from pipelines.sources.simulator import simulate_to
+from tests.bdb_files import digest as _digest
+from tests.bdb_files import drop_column as _drop_column
+from tests.bdb_files import duplicate_with, make_folder
+from tests.bdb_files import edit_tracking as _edit_tracking
+from tests.bdb_files import set_value as _set_value
 
 TRACKFLOW = str(Path(sys.executable).with_name("trackflow"))
-LINES = 3000  # a few plays are enough
 
 
 @pytest.fixture(scope="module")
 def good_folder(tmp_path_factory) -> Path:
-    folder = tmp_path_factory.mktemp("bdb_good")
-    simulate_to(load_settings("test", environ={}).simulator, folder, weeks=[1], fmt="bdb", workers=1)
-    shutil.rmtree(folder / "truth")
-    tracking = folder / "tracking_week_1.csv"
-    lines = tracking.read_text().splitlines(keepends=True)[:LINES]
-    tracking.write_text("".join(lines))
-    return folder
+    return make_folder(tmp_path_factory.mktemp("bdb_good"))
 
 
 def _ingest(folder: Path, home: Path, weeks: str = "1"):
@@ -37,33 +32,8 @@ def _ingest(folder: Path, home: Path, weeks: str = "1"):
                            "--no-validate"], env=env, capture_output=True, text=True, timeout=300)
 
 
-def _digest(folder: Path) -> dict[str, str]:
-    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir()) if p.is_file()}
-
-
-def _edit_tracking(folder: Path, fn) -> None:
-    path = folder / "tracking_week_1.csv"
-    lines = path.read_text().splitlines()
-    path.write_text("\n".join(fn(lines)) + "\n")
-
-
-def _drop_column(lines, name):
-    idx = lines[0].split(",").index(name)
-    return [",".join(v for i, v in enumerate(line.split(",")) if i != idx) for line in lines]
-
-
-def _set_value(lines, name, row, value):
-    idx = lines[0].split(",").index(name)
-    cells = lines[row].split(",")
-    cells[idx] = value
-    return lines[:row] + [",".join(cells)] + lines[row + 1:]
-
-
 def _duplicate_with_other_x(lines):
-    idx = lines[0].split(",").index("x")
-    cells = lines[10].split(",")
-    cells[idx] = "99.99"
-    return lines + [",".join(cells)]
+    return duplicate_with(lines, 10, "x", "99.99")
 
 
 CASES = {
