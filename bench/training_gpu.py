@@ -8,7 +8,7 @@ no Java, Spark or MLflow and takes at most 64 MiB of data along, so the benchmar
 (the selected static features, the snap→release tensors) into one compressed ``.npz``: ragged (valid
 frames only), the tensor channels as integers in hundredths (yards, yd/s, yd/s², degrees — the
 resolution of NGS tracking data; the rounding moves no value by more than 0.005), delta-coded along
-the frames.  Eight demo weeks (9,468 plays) take about 30 MB.
+the frames.  Eight demo weeks (9,468 plays) take 58 MB (zlib; the tracking jitter leaves little to compress).
 
 ``pack-ghosting``: the ghosting samples of the given weeks (the ghosting table's rows as
 ``load_ghosting_data`` gives them, their observed futures) into a Parquet file and an ``.npy`` file.
