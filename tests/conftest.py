@@ -1,9 +1,11 @@
 """Shared fixtures.  The simulated weeks are made once per test session (per pytest-xdist worker)
-and shared read-only.  And the two hooks `make test`'s parallel run (`-n 2 --dist loadfile`,
-README "Tests") needs: a `__main__.__file__` on the workers, and the heavy files handed out first."""
+and shared read-only.  And the hooks `make test`'s parallel run (`-n 2 --dist loadfile`, README
+"Tests") needs: a `__main__.__file__` on the workers, one compute thread per worker, and the heavy
+files handed out first."""
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -30,6 +32,23 @@ def pytest_configure(config):
     main = sys.modules["__main__"]
     if getattr(main, "__spec__", None) is None and not hasattr(main, "__file__"):
         main.__file__ = None
+    if hasattr(config, "workerinput"):
+        _one_thread_per_worker()
+
+
+# OpenMP, OpenBLAS and MKL read these when they start (torch, XGBoost and NumPy in this process
+# and in every process a test starts, e.g. an Airflow task): set before any of them is imported.
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+def _one_thread_per_worker() -> None:
+    """One compute thread per library per pytest-xdist worker (unless the caller set one).
+
+    Each of the two workers of `make test` runs on one of the two cores, so torch's and XGBoost's
+    thread pools, sized for every core, each ask for twice the machine: their OpenMP threads then
+    spin-wait for each other across the two workers."""
+    for name in THREAD_VARIABLES:
+        os.environ.setdefault(name, "1")
 
 
 def _module_rank(item) -> int:
