@@ -19,8 +19,8 @@ import torch
 from torch import Tensor
 from torch.nn.utils import parametrize
 
-from training.passing import (PassingTrainingConfig, Standardizer, gaussian_distribution, sbp_distribution,
-                              sbp_outputs)
+from training.passing import (PassingTrainingConfig, Standardizer, by_length, gaussian_distribution, init_sbp_tails,
+                              sbp_distribution, sbp_outputs, unsort)
 from training.tcn import PassingNet
 
 HEADS = ("sbp", "gaussian")
@@ -44,29 +44,39 @@ class PassingModel:
             raise ValueError(f"passing model head {head!r}: expected one of {HEADS}")
         n_out = sbp_outputs(config.sbp) if head == "sbp" else 2
         net = PassingNet(n_static=len(features), n_out=n_out, max_len=max_frames, **config.network.model_dump())
+        if head == "sbp":
+            init_sbp_tails(net.head[-1], config.sbp)
         return cls(head, net, scale, list(features), config, max_frames)
 
-    def raw(self, seq, lengths, static_raw, device: torch.device | str = "cpu", batch_size: int = 1024) -> Tensor:
+    def raw(self, seq, lengths, static_raw, device: torch.device | str = "cpu", batch_size: int = 1024,
+            bf16: bool | None = None) -> Tensor:
         """The network's unconstrained outputs ``[n, n_out]`` (float32, CPU) for ``n`` plays:
-        ``seq [n, T ≤ max_frames, 22, 8]``, ``lengths [n]``, ``static_raw [n, len(features)]``."""
+        ``seq [n, T ≤ max_frames, 22, 8]``, ``lengths [n]``, ``static_raw [n, len(features)]``.
+        ``bf16``: the forward pass under bfloat16 autocast; None = on CUDA only, as in training."""
         seq, lengths, static = self._inputs(seq, lengths, static_raw)
+        if not len(lengths):
+            return torch.empty(0, self.net.head[-1].out_features)
         device = torch.device(device)
+        bf16 = device.type == "cuda" if bf16 is None else bf16
         self.net.to(device).eval()
+        order, batches = by_length(lengths, batch_size)  # plays of similar length together, padding cut
         out = []
         # parametrize.cached: the weight-normed kernels are computed once per call, not once per batch
-        with torch.inference_mode(), parametrize.cached(), torch.autocast(device_type=device.type, dtype=torch.bfloat16,
-                                             enabled=device.type == "cuda"):
-            for start in range(0, len(lengths), batch_size):
-                end = start + batch_size
-                out.append(self.net(seq[start:end].to(device), lengths[start:end].to(device),
-                                    static[start:end].to(device)).float().cpu())
-        return torch.cat(out) if out else torch.empty(0, self.net.head[-1].out_features)
+        with (torch.inference_mode(), parametrize.cached(),
+              torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=bf16)):
+            for rows, longest in batches:
+                out.append(self.net(seq[rows, :longest].to(device), lengths[rows].to(device),
+                                    static[rows].to(device)).float().cpu())
+        return unsort(torch.cat(out), order)
 
     def distribution(self, seq, lengths, static_raw, device: torch.device | str = "cpu",
-                     batch_size: int = 1024) -> torch.distributions.Distribution:
-        """The predicted distribution of the yards gained, batch ``[n]``."""
-        raw = self.raw(seq, lengths, static_raw, device, batch_size)
-        return sbp_distribution(raw, self.config.sbp) if self.head == "sbp" else gaussian_distribution(raw)
+                     batch_size: int = 1024, bf16: bool | None = None) -> torch.distributions.Distribution:
+        """The predicted distribution of the yards gained, batch ``[n]``.  Its parameters are valid by
+        construction (``sbp_from_raw``, softplus), so torch's argument checks are off: they cost
+        more than the network for one play (bench/passing_inference.py)."""
+        raw = self.raw(seq, lengths, static_raw, device, batch_size, bf16)
+        return (sbp_distribution(raw, self.config.sbp, validate_args=False) if self.head == "sbp"
+                else gaussian_distribution(raw, validate_args=False))
 
     def _inputs(self, seq, lengths, static_raw) -> tuple[Tensor, Tensor, Tensor]:
         seq = np.asarray(seq)

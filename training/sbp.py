@@ -127,6 +127,35 @@ def _gpd_log_pdf(z: Tensor, xi: Tensor, beta: Tensor) -> Tensor:
     return torch.where(valid, lp, torch.full_like(lp, -math.inf))
 
 
+def _gpd_log_pdf_continued(z: Tensor, xi: Tensor, beta: Tensor, eps: float) -> Tensor:
+    """``_gpd_log_pdf`` continued past a bounded tail's end, for training losses.
+
+    With ξ < 0 the density is 0 from ``u = ξz/β = −1`` on: ``log_prob`` is −inf there and its
+    gradient 0, so a play beyond its predicted end would add inf to the loss and nothing to the
+    gradient (the fit could never pull the end out to it).  Where ``u < −1 + eps``, the value is
+    instead the log density at the shape ``ξ* = −(1 − eps)·β/z`` that puts the play just inside
+    the support (``u = −1 + eps``), continued linearly in ξ below it with the slope ∂log g/∂ξ at ξ*:
+
+        −log β − (1 + 1/ξ*)·log(eps) + λ·(ξ − ξ*),   λ = log(eps)/ξ*² − (1 + 1/ξ*)·(z/β)/eps  (> 0)
+
+    equal in value and ξ-slope at the switch.  Its gradient raises ξ (λ > 0) and β (through ξ*,
+    for every play beyond the end), i.e. moves the end out to the play; it falls the further
+    beyond the play lies.  Identical to ``_gpd_log_pdf`` where ``u ≥ −1 + eps``.  (A continuation
+    linear in ``u`` instead has a ξ-slope that vanishes as ξ → −1 and pushed ξ down.)"""
+    u = xi * (z / beta)
+    edge = -1.0 + eps
+    past = (z >= 0) & (u < edge) & torch.isfinite(z)
+    lp = _gpd_log_pdf(torch.where(past, torch.zeros_like(z), z), xi, beta)
+    # the continued branch, fed only values where it is taken: there ξ < 0, z > β/|ξ| > 0 and
+    # ξ* ∈ (ξ, 0), as |ξ*| < β/z < |ξ|
+    z_past = torch.where(past, z, beta / (1.0 - eps) * 2.0)  # elsewhere any z that gives ξ* = −0.5
+    xi_star = -(1.0 - eps) * beta / z_past
+    log_eps = math.log(eps)
+    slope = (log_eps / xi_star ** 2 - (1.0 + 1.0 / xi_star) * (z_past / beta) / eps).detach()
+    cont = -torch.log(beta) - (1.0 + 1.0 / xi_star) * log_eps + slope * (xi - xi_star)
+    return torch.where(past, cont, lp)
+
+
 def _gpd_sf(z: Tensor, xi: Tensor, beta: Tensor) -> Tensor:
     """GPD survival function 1 − G(z) for z ≥ 0 (0 beyond a bounded tail's end)."""
     valid, t, u = _gpd_valid(z, xi, beta)
@@ -207,10 +236,10 @@ class SplicedBinnedPareto(Distribution):
         self._cum = torch.cumsum(self._p, dim=-1)                       # C_{k+1}
         self._cprev = torch.cat([torch.zeros_like(self._cum[..., :1]), self._cum[..., :-1]], dim=-1)
         self._edge0 = self.lower - 0.5 * self.bin_width
-        self.q_lo = self._body_icdf(torch.full(batch_shape, self.tail_alpha, dtype=dtype,
-                                               device=self.logits.device))
-        self.q_hi = self._body_icdf(torch.full(batch_shape, 1.0 - self.tail_alpha, dtype=dtype,
-                                               device=self.logits.device))
+        # both splice points in one pass (a sample dimension of 2): scoring one play builds this object
+        # for a handful of queries, so its fixed cost in operators matters
+        levels = torch.tensor([self.tail_alpha, 1.0 - self.tail_alpha], dtype=dtype, device=self.logits.device)
+        self.q_lo, self.q_hi = self._body_icdf(levels.reshape((2,) + (1,) * len(batch_shape))).unbind(0)
 
     # -- bookkeeping -----------------------------------------------------------------------------
 
@@ -301,6 +330,16 @@ class SplicedBinnedPareto(Distribution):
     # -- Distribution API ------------------------------------------------------------------------
 
     def log_prob(self, value) -> Tensor:
+        return self._log_prob(value, _gpd_log_pdf)
+
+    def training_log_prob(self, value, eps: float = 1e-3) -> Tensor:
+        """``log_prob`` for a training loss: equal to it, except beyond the end of a bounded (ξ < 0)
+        tail (and within ``eps`` of it in ``u = ξz/β``), where it stays finite and falls with the
+        distance instead of being −inf, and its gradient pulls the tail's end out to the play
+        (``_gpd_log_pdf_continued``).  Not a log density there: evaluation uses ``log_prob``."""
+        return self._log_prob(value, lambda z, xi, beta: _gpd_log_pdf_continued(z, xi, beta, eps))
+
+    def _log_prob(self, value, tail_log_pdf) -> Tensor:
         y = self._as_value(value)
         if self._validate_args:
             self._validate_sample(y)
@@ -310,8 +349,8 @@ class SplicedBinnedPareto(Distribution):
         in_hi = y > q_hi
         in_lo = y < q_lo
         zero = torch.zeros_like(y)
-        hi = log_alpha + _gpd_log_pdf(torch.where(in_hi, y - q_hi, zero), self.upper_xi, self.upper_beta)
-        lo = log_alpha + _gpd_log_pdf(torch.where(in_lo, q_lo - y, zero), self.lower_xi, self.lower_beta)
+        hi = log_alpha + tail_log_pdf(torch.where(in_hi, y - q_hi, zero), self.upper_xi, self.upper_beta)
+        lo = log_alpha + tail_log_pdf(torch.where(in_lo, q_lo - y, zero), self.lower_xi, self.lower_beta)
         out = torch.where(in_hi, hi, torch.where(in_lo, lo, body))
         return torch.where(torch.isnan(y), y, out)
 
@@ -388,7 +427,8 @@ class SplicedBinnedPareto(Distribution):
     def mid_cdf(self, value, cell: float = 1.0) -> Tensor:
         """Mid-PIT of an integer observation: (F(y − cell/2) + F(y + cell/2)) / 2."""
         y = self._as_value(value)
-        return 0.5 * (self.cdf(y - 0.5 * cell) + self.cdf(y + 0.5 * cell))
+        both = self.cdf(torch.stack([y - 0.5 * cell, y + 0.5 * cell]))  # one pass for the two cell ends
+        return 0.5 * (both[0] + both[1])
 
     def randomized_pit(self, value, generator: torch.Generator | None = None, cell: float = 1.0) -> Tensor:
         """Randomized PIT F(y − c/2) + V·(F(y + c/2) − F(y − c/2)), V ~ U(0, 1) on the parameters' device."""
@@ -436,3 +476,4 @@ def sbp_from_raw(raw: Tensor, lower: float, upper: float, tail_alpha: float = 0.
     return SplicedBinnedPareto(logits, xi(raw[..., -4]), beta(raw[..., -3]), xi(raw[..., -2]),
                                beta(raw[..., -1]), lower=lower, upper=upper, tail_alpha=tail_alpha,
                                validate_args=validate_args)
+

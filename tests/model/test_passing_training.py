@@ -118,3 +118,18 @@ def test_the_learning_rate_is_cut_only_after_stalled_epochs(cfg, tensors):
     _, history = fit(_net(cfg, 2), flat_validation, tensors["train"], tensors["validation"], constant,
                      torch.device("cpu"))
     assert {h["lr"] for h in history} == {opt.lr}
+
+
+def test_the_sbp_loss_stays_finite_and_pulls_a_bounded_tail_out_to_a_play_beyond_it(cfg):
+    """A play beyond its predicted upper tail's end (ξ < 0) has density 0: the training loss is
+    finite there and its gradient lengthens that tail (raises ξ and β)."""
+    k = cfg.sbp.bins
+    raw = torch.zeros(1, k + 4)
+    raw[0, -2] = -6.0  # upper ξ ≈ −0.5: the tail ends about 2β beyond the 95 % quantile
+    raw.requires_grad_(True)
+    y = torch.tensor([60.0])
+    assert sbp_distribution(raw.detach(), cfg.sbp).log_prob(y).item() == -float("inf")
+    loss = sbp_loss(cfg.sbp)(raw, y)
+    assert torch.isfinite(loss)
+    loss.backward()
+    assert raw.grad[0, -2] < 0 and raw.grad[0, -1] < 0  # descent raises upper ξ and upper β

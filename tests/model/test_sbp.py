@@ -187,6 +187,37 @@ def test_outside_a_bounded_tail():
     assert fl(d.log_prob(torch.tensor(math.inf, dtype=F64))) == -math.inf
 
 
+
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+def test_training_log_prob_is_log_prob_inside_the_support(case):
+    d, _, _ = make(case)
+    low, high = (fl(x) for x in d.support_bounds)
+    y = torch.linspace(max(low, -60.0), min(high, 120.0), 2001, dtype=F64)[1:-1]
+    lp, tr = d.log_prob(y), d.training_log_prob(y, eps=1e-9)
+    assert torch.isfinite(lp).all()
+    torch.testing.assert_close(tr, lp, rtol=0, atol=1e-12)
+
+
+def test_training_log_prob_beyond_a_bounded_tail_is_finite_falls_and_pulls_the_end_out():
+    d, logits, params = make(CASES[4], requires_grad=True)  # ξ_lo = -0.5, β_lo = 1: support starts 2 below q_lo
+    low = fl(d.support_bounds[0])
+    beyond = torch.tensor([low - 0.01, low - 1.0, low - 5.0], dtype=F64)
+    assert torch.all(d.log_prob(beyond) == -math.inf)
+    tr = d.training_log_prob(beyond)
+    assert torch.isfinite(tr).all() and tr[0] > tr[1] > tr[2]  # the further beyond, the lower
+    # continuous at the switch u = ξz/β = −1 + eps (here z = 2·(1 − eps) below q_lo)
+    eps = 1e-3
+    edge = d.q_lo - 2.0 * (1 - eps)
+    for side in (edge + 1e-9, edge - 1e-9):
+        assert fl(d.training_log_prob(side.reshape(1), eps=eps)[0]) == pytest.approx(
+            fl(d.log_prob((edge + 1e-9).reshape(1))[0]), abs=1e-4)
+    # the gradient of the loss moves the lower tail's end out to the play: ξ up (towards 0), β up
+    (-tr[1]).backward()
+    xi_lo, beta_lo = params[0], params[1]
+    assert xi_lo.grad < 0 and beta_lo.grad < 0  # descent raises both
+    assert all(torch.isfinite(p.grad).all() for p in [logits, *params] if p.grad is not None)
+
+
 # ---------------------------------------------------------------------------------------------
 # 5: gradients
 # ---------------------------------------------------------------------------------------------
@@ -452,6 +483,7 @@ def test_sbp_from_raw():
     loss = -d.log_prob(y).mean()
     loss.backward()
     assert torch.isfinite(raw.grad).all() and raw.grad.abs().sum() > 0
+
 
 
 # ---------------------------------------------------------------------------------------------
