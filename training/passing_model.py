@@ -11,7 +11,8 @@ the scorer, the pyfunc wrapper and the benchmarks load the same thing the traine
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import contextlib
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -19,11 +20,26 @@ import torch
 from torch import Tensor
 from torch.nn.utils import parametrize
 
-from training.passing import (PassingTrainingConfig, Standardizer, by_length, gaussian_distribution, init_sbp_tails,
+from training.passing import (PassingTrainingConfig, Standardizer, by_length, gaussian_distribution,
                               sbp_distribution, sbp_outputs, unsort)
 from training.tcn import PassingNet
 
 HEADS = ("sbp", "gaussian")
+# calls of at most this many plays run on one CPU thread: a play's convolutions are too small to
+# split, and waking the other threads made the latency jitter (bench/passing_inference.py)
+SMALL_CALL = 16
+
+
+@contextlib.contextmanager
+def _one_thread_if(small: bool):
+    before = torch.get_num_threads()
+    if small and before > 1:
+        torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        if torch.get_num_threads() != before:
+            torch.set_num_threads(before)
 FORMAT_VERSION = 1
 
 
@@ -35,6 +51,7 @@ class PassingModel:
     features: list[str]
     config: PassingTrainingConfig
     max_frames: int
+    _frozen: tuple | None = field(default=None, init=False, repr=False, compare=False)  # see _inference_net
 
     @classmethod
     def build(cls, head: str, features: list[str], scale: Standardizer, config: PassingTrainingConfig,
@@ -44,8 +61,6 @@ class PassingModel:
             raise ValueError(f"passing model head {head!r}: expected one of {HEADS}")
         n_out = sbp_outputs(config.sbp) if head == "sbp" else 2
         net = PassingNet(n_static=len(features), n_out=n_out, max_len=max_frames, **config.network.model_dump())
-        if head == "sbp":
-            init_sbp_tails(net.head[-1], config.sbp)
         return cls(head, net, scale, list(features), config, max_frames)
 
     def raw(self, seq, lengths, static_raw, device: torch.device | str = "cpu", batch_size: int = 1024,
@@ -58,27 +73,49 @@ class PassingModel:
             return torch.empty(0, self.net.head[-1].out_features)
         device = torch.device(device)
         bf16 = device.type == "cuda" if bf16 is None else bf16
-        self.net.to(device).eval()
+        net = self._inference_net(device)
         order, batches = by_length(lengths, batch_size)  # plays of similar length together, padding cut
         out = []
-        # parametrize.cached: the weight-normed kernels are computed once per call, not once per batch
-        with (torch.inference_mode(), parametrize.cached(),
-              torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=bf16)):
+        with (torch.inference_mode(), torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=bf16),
+              _one_thread_if(device.type == "cpu" and len(lengths) <= SMALL_CALL)):
             for rows, longest in batches:
-                out.append(self.net(seq[rows, :longest].to(device), lengths[rows].to(device),
-                                    static[rows].to(device)).float().cpu())
+                out.append(net(self._batch(seq, rows, longest).to(device), lengths[rows].to(device),
+                               static[rows].to(device)).float().cpu())
         return unsort(torch.cat(out), order)
+
+    def _inference_net(self, device: torch.device) -> PassingNet:
+        """An eval-mode copy of the network on ``device`` whose weight-normed kernels are plain weights
+        (computed once, not at every call: for one play, the weight norms and the module walks of
+        ``.to()``/``.eval()`` cost about as much as the convolutions).  Made again when a weight
+        changes (in-place updates bump a tensor's version) or the device does; ``self.net`` is
+        left as it is, so training can go on."""
+        key = (str(device), tuple((id(p), p._version) for p in self.net.parameters()))
+        if self._frozen is None or self._frozen[0] != key:
+            # a new network loaded with the weights: deepcopy of the parametrized network failed for a
+            # bundle loaded through MLflow's pyfunc; fork_rng: its random initialisation must not move
+            # the caller's random stream
+            with torch.random.fork_rng(devices=[]):
+                net = PassingNet(n_static=len(self.features), n_out=self.net.head[-1].out_features,
+                                 max_len=self.max_frames, **self.config.network.model_dump())
+            net.load_state_dict(self.net.state_dict())
+            net.to(device).eval()
+            for module in net.modules():
+                if parametrize.is_parametrized(module, "weight"):
+                    parametrize.remove_parametrizations(module, "weight")  # keeps the normed weight
+            net.requires_grad_(False)
+            self._frozen = (key, net)
+        return self._frozen[1]
 
     def distribution(self, seq, lengths, static_raw, device: torch.device | str = "cpu",
                      batch_size: int = 1024, bf16: bool | None = None) -> torch.distributions.Distribution:
         """The predicted distribution of the yards gained, batch ``[n]``.  Its parameters are valid by
-        construction (``sbp_from_raw``, softplus), so torch's argument checks are off: they cost
-        more than the network for one play (bench/passing_inference.py)."""
+        construction (``sbp_from_raw``, softplus), so torch's argument checks are off: they would
+        only add operators to every call."""
         raw = self.raw(seq, lengths, static_raw, device, batch_size, bf16)
         return (sbp_distribution(raw, self.config.sbp, validate_args=False) if self.head == "sbp"
                 else gaussian_distribution(raw, validate_args=False))
 
-    def _inputs(self, seq, lengths, static_raw) -> tuple[Tensor, Tensor, Tensor]:
+    def _inputs(self, seq, lengths, static_raw) -> tuple[np.ndarray, Tensor, Tensor]:
         seq = np.asarray(seq)
         lengths = np.asarray(lengths).astype(np.int64).reshape(-1)
         static_raw = np.asarray(static_raw, dtype=np.float64)
@@ -92,10 +129,13 @@ class PassingModel:
         if n and (int(lengths.min()) < 1 or int(lengths.max()) > seq.shape[1]):
             raise ValueError(f"passing model input: lengths must lie in 1…{seq.shape[1]}, "
                              f"got {int(lengths.min())}…{int(lengths.max())}")
-        if n:  # a causal TCN read at each play's last step ignores the padding: skip it
-            seq = seq[:, :int(lengths.max())]
-        seq = np.require(seq, dtype=np.float32, requirements=["C", "W"])  # Arrow-backed arrays are read-only
-        return torch.from_numpy(seq), torch.from_numpy(lengths), torch.from_numpy(self.scale(static_raw))
+        return seq, torch.from_numpy(lengths), torch.from_numpy(self.scale(static_raw))
+
+    @staticmethod
+    def _batch(seq: np.ndarray, rows: Tensor, longest: int) -> Tensor:
+        """The batch's plays cut to its longest sequence, as a float32 tensor: copied batch by batch, as
+        the whole array (read-only when Arrow-backed) would be a second copy of a season's tensor."""
+        return torch.from_numpy(np.ascontiguousarray(seq[rows.numpy(), :longest], dtype=np.float32))
 
     def save(self, path: str | Path) -> Path:
         """Write the bundle (weights on the CPU) through a temporary sibling."""

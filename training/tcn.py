@@ -35,12 +35,13 @@ ACCEL_SCALE = 10.0  # yd/s²
 
 
 def frame_inputs(seq: Tensor) -> Tensor:
-    """``[B, T, 22, 8]`` tracking tensor → ``[B, T, 22·10]`` scaled inputs (padding stays finite)."""
-    x, y, vx, vy, ax, ay, dir_, o = seq.unbind(-1)
-    d, o = torch.deg2rad(dir_), torch.deg2rad(o)
-    parts = (x / FIELD_LENGTH, y / FIELD_WIDTH, vx / SPEED_SCALE, vy / SPEED_SCALE, ax / ACCEL_SCALE,
-             ay / ACCEL_SCALE, torch.sin(d), torch.cos(d), torch.sin(o), torch.cos(o))
-    return torch.stack(parts, dim=-1).flatten(-2)
+    """``[B, T, 22, 8]`` tracking tensor → ``[B, T, 22·10]`` scaled inputs (padding stays finite): per
+    player x, y, vx, vy, ax, ay scaled, then sin/cos of ``dir``, sin/cos of ``o``.  Whole-tensor
+    operations (not one per channel): this runs on every frame of every play."""
+    scale = seq.new_tensor([FIELD_LENGTH, FIELD_WIDTH, SPEED_SCALE, SPEED_SCALE, ACCEL_SCALE, ACCEL_SCALE])
+    angles = torch.deg2rad(seq[..., 6:8])                                   # dir, o
+    turns = torch.stack([torch.sin(angles), torch.cos(angles)], dim=-1)   # [..., 2 angles, sin/cos]
+    return torch.cat([seq[..., :6] / scale, turns.flatten(-2)], dim=-1).flatten(-2)
 
 
 def receptive_field(kernel_size: int, n_blocks: int) -> int:

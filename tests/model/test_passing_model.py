@@ -68,18 +68,28 @@ def test_a_file_that_is_not_a_model_is_refused(tmp_path):
         PassingModel.load(tmp_path / "other.pt")
 
 
-def test_an_untrained_sbp_model_starts_with_unbounded_tails_so_every_yardage_has_a_density(cfg):
-    """At initialisation (any seed) both tails are ξ = 0.1, β = 5 for every play, whatever the
-    inputs: no bounded tail can end short of an observed gain, so the first epoch's NLL is finite."""
-    from training.passing import INITIAL_TAIL_BETA, INITIAL_TAIL_XI
+def test_inference_uses_the_current_weights_and_leaves_the_training_network_as_it_was(cfg):
+    """`raw` runs a frozen copy (weight norms computed once): it equals the network's own forward pass,
+    follows an in-place weight update (an optimizer step), and the network keeps its weight norm."""
+    from torch.nn.utils import parametrize
 
-    yards = torch.arange(-99.0, 100.0)
-    for seed in range(3):
-        torch.manual_seed(seed)
-        model = PassingModel.build("sbp", FEATURES, Standardizer(np.zeros(3), np.ones(3)), cfg, max_frames=T)
-        seq, lengths, static = _inputs(n=8, seed=seed)
-        dist = model.distribution(seq, lengths, np.nan_to_num(static))
-        for xi, beta in ((dist.lower_xi, dist.lower_beta), (dist.upper_xi, dist.upper_beta)):
-            torch.testing.assert_close(xi, torch.full((8,), INITIAL_TAIL_XI), rtol=0, atol=1e-5)
-            torch.testing.assert_close(beta, torch.full((8,), INITIAL_TAIL_BETA), rtol=0, atol=1e-4)
-        assert torch.isfinite(dist.log_prob(yards.unsqueeze(-1))).all()
+    torch.manual_seed(0)
+    model = PassingModel.build("sbp", FEATURES, Standardizer(np.zeros(3), np.ones(3)), cfg, max_frames=T)
+    seq, lengths, static = _inputs(n=6)
+
+    def direct():
+        model.net.eval()
+        with torch.no_grad():
+            return model.net(torch.from_numpy(seq), *model._inputs(seq, lengths, static)[1:])
+
+    first = direct()
+    rng = torch.get_rng_state()
+    torch.testing.assert_close(model.raw(seq, lengths, static), first)
+    assert torch.equal(torch.get_rng_state(), rng)  # inference draws nothing from the caller's stream
+    with torch.no_grad():
+        for p in model.net.parameters():
+            p.mul_(1.1)
+    second = direct()
+    assert not torch.allclose(second, first)
+    torch.testing.assert_close(model.raw(seq, lengths, static), second)
+    assert any(parametrize.is_parametrized(m, "weight") for m in model.net.modules())
