@@ -25,6 +25,7 @@ from training.passing import (PassingTrainingConfig, Standardizer, by_length, ga
 from training.tcn import PassingNet
 
 HEADS = ("sbp", "gaussian")
+FORMAT_VERSION = 1
 # calls of at most this many plays run on one CPU thread: a play's convolutions are too small to
 # split, and waking the other threads made the latency jitter (bench/passing_inference.py)
 SMALL_CALL = 16
@@ -40,7 +41,6 @@ def _one_thread_if(small: bool):
     finally:
         if torch.get_num_threads() != before:
             torch.set_num_threads(before)
-FORMAT_VERSION = 1
 
 
 @dataclass
