@@ -23,7 +23,7 @@ import torch
 from evaluation.passing_metrics import passing_score
 from features.config import load_features_config
 from pipelines.config import load_settings, parse_weeks
-from training.passing import Standardizer, load_passing_data, load_training_config, sbp_distribution
+from training.passing import Standardizer, load_passing_data, load_training_config
 from training.passing_model import PassingModel
 from training.train_passing import load_trained
 
@@ -34,7 +34,7 @@ def score(model: PassingModel, seq, lengths, static, y, bf16: bool = False) -> n
 
 def outputs(model: PassingModel, raw: torch.Tensor, y) -> np.ndarray:
     """What scoring reads from the network's outputs: 10/50/90 % quantiles and the passing score."""
-    dist = sbp_distribution(raw, model.config.sbp, validate_args=False)  # as PassingModel.distribution
+    dist = model.distribution_of(raw)
     q = dist.quantile(torch.tensor([0.1, 0.5, 0.9]))
     return np.stack([*q.numpy(), passing_score(dist, y)])
 

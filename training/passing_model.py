@@ -111,7 +111,10 @@ class PassingModel:
         """The predicted distribution of the yards gained, batch ``[n]``.  Its parameters are valid by
         construction (``sbp_from_raw``, softplus), so torch's argument checks are off: they would
         only add operators to every call."""
-        raw = self.raw(seq, lengths, static_raw, device, batch_size, bf16)
+        return self.distribution_of(self.raw(seq, lengths, static_raw, device, batch_size, bf16))
+
+    def distribution_of(self, raw: Tensor) -> torch.distributions.Distribution:
+        """The distribution of this head for the network's outputs ``raw`` (``self.raw``)."""
         return (sbp_distribution(raw, self.config.sbp, validate_args=False) if self.head == "sbp"
                 else gaussian_distribution(raw, validate_args=False))
 

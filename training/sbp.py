@@ -476,4 +476,3 @@ def sbp_from_raw(raw: Tensor, lower: float, upper: float, tail_alpha: float = 0.
     return SplicedBinnedPareto(logits, xi(raw[..., -4]), beta(raw[..., -3]), xi(raw[..., -2]),
                                beta(raw[..., -1]), lower=lower, upper=upper, tail_alpha=tail_alpha,
                                validate_args=validate_args)
-
