@@ -139,18 +139,20 @@ def slots(tracking: DataFrame, ctx: DataFrame, positions: DataFrame) -> DataFram
         *PLAY_KEYS, "nfl_id", "slot", ((F.col("slot") == 0) & (F.col("position") == "QB")).alias("is_qb"))
 
 
-def frames(tracking: DataFrame, ctx: DataFrame, players: DataFrame) -> DataFrame:
-    """Tracking left→right with kinematics, side, position, slot and relations to the QB, target, ball, opponent.
+def frames(tracking: DataFrame, ctx: DataFrame, players: DataFrame, cfg: FeaturesConfig) -> DataFrame:
+    """Tracking left→right with kinematics, side, position, slot and relations to the QB, target, ball,
+    opponent, for the frames the feature tables read (``_read_by_tables``).
 
     One shuffle (rows hash-partitioned by play, which satisfies every window below) and two sorts:
-    by track and frame for the kinematics, by frame for the references and the nearest opponent.
+    by track and frame for the kinematics (on every row, so that a frame's velocity and acceleration
+    never depend on which frames are kept), by frame for the references and the nearest opponent.
     Windows over a frame compute their aggregate once per frame; the per-play lookups (context,
     positions, slots) are broadcast joins.
     """
     positions = players.select("nfl_id", "position").dropDuplicates(["nfl_id"])
     fr = (to_left_to_right(tracking)
           .join(F.broadcast(ctx.select(*PLAY_KEYS, "possession_team", "defensive_team", "target_nfl_id",
-                                       "snap_frame")), PLAY_KEYS)
+                                       "snap_frame", "release_frame", "arrival_frame", "released")), PLAY_KEYS)
           .join(F.broadcast(positions), "nfl_id", "left")
           .join(F.broadcast(slots(tracking, ctx, positions)), [*PLAY_KEYS, "nfl_id"], "left")
           .withColumn("side", _side())
@@ -173,8 +175,9 @@ def frames(tracking: DataFrame, ctx: DataFrame, players: DataFrame) -> DataFrame
 
     (vx, vy), (pvx, pvy) = velocity(0), velocity(1)
     dt = (F.col("frame_id") - back("frame_id", 1)) / FPS
-    fr = fr.select("*", vx.alias("vx"), vy.alias("vy"), F.coalesce((vx - pvx) / dt, F.lit(0.0)).alias("ax"),
-                   F.coalesce((vy - pvy) / dt, F.lit(0.0)).alias("ay"))
+    fr = (fr.select("*", vx.alias("vx"), vy.alias("vy"), F.coalesce((vx - pvx) / dt, F.lit(0.0)).alias("ax"),
+                    F.coalesce((vy - pvy) / dt, F.lit(0.0)).alias("ay"))
+          .filter(_read_by_tables(cfg)).drop("release_frame", "arrival_frame", "released"))
 
     # The references: the one row of the frame that is the QB, the target, the ball (max of a struct
     # that is null on every other row).  The nearest opponent: distances to the other side's list.
@@ -197,6 +200,20 @@ def frames(tracking: DataFrame, ctx: DataFrame, players: DataFrame) -> DataFrame
     return fr.withColumns(rel)
 
 
+def _read_by_tables(cfg: FeaturesConfig) -> Column:
+    """The rows some feature table reads: released plays only, from the first frame the ghosting
+    samples observe (or the snap, if earlier) to the later of the last future frame and the pass's
+    arrival, plus the QB's rows up to the release (his drop depth and top speed before the throw).
+    About 60 % of a play's rows: the frames before the snap and after the pass go.  A QB row outside
+    the span has no frame neighbours kept, so its relations (``d_*``, ``cl_*``) are null.
+    """
+    frame, release = F.col("frame_id"), F.col("release_frame")
+    first = F.least(F.col("snap_frame"), release - (cfg.observed_frames - 1))
+    last = F.greatest(release + cfg.future_frames, F.col("arrival_frame"))  # greatest skips a null arrival
+    return (F.col("released") & release.isNotNull()
+            & (frame.between(first, last) | (F.coalesce(F.col("is_qb"), F.lit(False)) & (frame <= release))))
+
+
 # --- per play -----------------------------------------------------------------------------------------
 
 def _at(cond: Column, col: str | Column) -> Column:
@@ -210,7 +227,7 @@ def _count(cond: Column) -> Column:
 
 def _mean(cond: Column, col: str) -> Column:
     """Mean over the rows matching ``cond``, summed in sorted order so that reruns give the same bits."""
-    vals = F.array_sort(F.collect_list(F.when(cond, F.col(col))))
+    vals = F.sort_array(F.collect_list(F.when(cond, F.col(col))))
     return F.try_divide(F.aggregate(vals, F.lit(0.0), lambda acc, v: acc + v), F.size(vals))
 
 
@@ -275,75 +292,99 @@ def play_features(fr: DataFrame, ctx: DataFrame, cfg: FeaturesConfig) -> DataFra
 
 
 def passing_table(fr: DataFrame, feats: DataFrame, cfg: FeaturesConfig) -> DataFrame:
-    """The play features plus the snap→release tensor (see the module docstring)."""
+    """The play features plus the snap→release tensor (see the module docstring).
+
+    The tensor is assembled right after each play's cells are collected, and joined to the features
+    afterwards: built in the join's stage, its expression and the 50 feature columns made one
+    generated method of 6 KB of bytecode that HotSpot's C2 worked on for up to 20 CPU s and then gave
+    up on ("out of nodes"), in every week of a run.
+    """
     T_ = cfg.max_frames
     start = F.greatest(F.col("snap_frame"), F.col("release_frame") - (T_ - 1))
+    seq_len = F.col("release_frame") - start + 1
+    width = T_ * N_PLAYERS  # cells in the tensor
+    zero = F.lit(0.0).cast("float")
+    zeros = F.array_repeat(zero, len(SEQ_FEATURES))
+    cells, n = F.col("cells"), F.col("n")  # the play's (cell, values) pairs sorted by cell; its valid cells
+    # The common case, every valid cell present once: the sorted cells are the tensor, then padding.
+    complete = ((F.size(cells) == n) & (cells[0]["cell"] == 0) & (F.element_at(cells, -1)["cell"] == n - 1)
+                & (F.size(F.array_distinct(cells["cell"])) == n))
+    dense = F.concat(F.flatten(cells["v"]), F.array_repeat(zero, ((width - n) * len(SEQ_FEATURES)).cast("int")))
+    # Otherwise (a player without a slot, a frame missing a player) a lookup per cell, zeros where absent.
+    lookup = F.map_from_entries(cells)
+    sparse = F.flatten(F.transform(F.sequence(F.lit(0), F.lit(width - 1)),
+                                   lambda i: F.coalesce(F.element_at(lookup, i), zeros)))
     seq = (fr.filter(F.col("slot").isNotNull())
            .join(feats.select(*PLAY_KEYS, "release_frame"), PLAY_KEYS)
            .withColumn("t", F.col("frame_id") - start)
            .filter((F.col("t") >= 0) & (F.col("frame_id") <= F.col("release_frame")) & (F.col("slot") < N_PLAYERS))
            .select(*PLAY_KEYS, (F.col("t") * N_PLAYERS + F.col("slot")).alias("cell"),
-                   F.array(*[F.coalesce(F.col(c), F.lit(0.0)).cast("float") for c in SEQ_FEATURES]).alias("v"))
-           .groupBy(*PLAY_KEYS).agg(F.array_sort(F.collect_list(F.struct("cell", "v"))).alias("cells")))
-    seq_len = F.col("release_frame") - start + 1
-    width, n = T_ * N_PLAYERS, seq_len * N_PLAYERS  # cells in the tensor; valid cells
-    zero = F.lit(0.0).cast("float")
-    zeros = F.array_repeat(zero, len(SEQ_FEATURES))
-    # The common case, every valid cell present once: the sorted cells are the tensor, then padding.
-    cells = F.col("cells")
-    complete = ((F.size(cells) == n) & (cells[0]["cell"] == 0) & (F.element_at(cells, -1)["cell"] == n - 1)
-                & (F.size(F.array_distinct(F.transform(cells, lambda c: c["cell"]))) == n))
-    dense = F.concat(F.flatten(F.transform(cells, lambda c: c["v"])),
-                     F.array_repeat(zero, ((width - n) * len(SEQ_FEATURES)).cast("int")))
-    # Otherwise (a player without a slot, a frame missing a player) a lookup per cell, zeros where absent.
-    lookup = F.map_from_entries(cells)
-    sparse = F.flatten(F.transform(F.sequence(F.lit(0), F.lit(width - 1)),
-                                   lambda i: F.coalesce(F.element_at(lookup, i), zeros)))
-    tensor = F.when(cells.isNull(), F.array_repeat(zero, width * len(SEQ_FEATURES))).when(complete, dense).otherwise(sparse)
+                   F.array(*[F.coalesce(F.col(c), F.lit(0.0)).cast("float") for c in SEQ_FEATURES]).alias("v"),
+                   (seq_len * N_PLAYERS).alias("n"))
+           .groupBy(*PLAY_KEYS).agg(F.sort_array(F.collect_list(F.struct("cell", "v"))).alias("cells"),
+                                    F.max("n").alias("n"))  # one value per play
+           .select(*PLAY_KEYS, F.when(complete, dense).otherwise(sparse).alias("_tensor")))
+    no_cells = F.array_repeat(zero, width * len(SEQ_FEATURES))  # a play without a slotted player's row
     return (feats.join(seq, PLAY_KEYS, "left")
-            .withColumns({"seq_len": seq_len.cast("int"), "tensor": tensor})
-            .drop("cells", "arrival_frame", "last_frame"))
+            .withColumns({"seq_len": seq_len.cast("int"), "tensor": F.coalesce(F.col("_tensor"), no_cells)})
+            .drop("_tensor", "arrival_frame", "last_frame"))
 
 
 def ghosting_table(fr: DataFrame, feats: DataFrame, cfg: FeaturesConfig) -> DataFrame:
-    """One row per (released play with ≥ future_frames after the release, defensive back)."""
+    """One row per (released play with ≥ future_frames after the release, defensive back).
+
+    A defender's frames from K−1 before the release to H after it are collected into one array
+    sorted by frame (one aggregate), and a sample needs all K + H of them: the observed frames, the
+    future path and the release-frame features are then fixed positions of that array.  (The same
+    table as one conditional aggregate per value (~65) compiled into a generated method that
+    HotSpot's C2 took 30-40 CPU s to compile, about every other week of a run.)
+    """
     K, H = cfg.observed_frames, cfg.future_frames
     plays = feats.filter(F.col("last_frame") >= F.col("release_frame") + H)
     db = (fr.filter((F.col("side") == "D") & F.col("position").isin(*cfg.defensive_backs))
           .join(plays.select(*PLAY_KEYS, "release_frame", "los_x", "landing_x", "landing_y", "flight_time"), PLAY_KEYS)
           .withColumn("k", F.col("frame_id") - F.col("release_frame"))
           .filter((F.col("k") <= H) & ((F.col("k") > -K) | (F.col("frame_id") >= F.col("snap_frame")))))
-    k, at_rel = F.col("k"), F.col("k") == 0
+    k = F.col("k")
     pre = (k <= 0) & (F.col("frame_id") >= F.col("snap_frame"))
-    observed = [_at(k == -j, F.col(c)).alias(f"{c}_m{j}" if j else f"{c}_0")
-                for c in ("x", "y", "vx", "vy", "s", "a", "o", "dir") for j in range(K - 1, -1, -1)]
     dxl, dyl = F.col("landing_x") - F.col("x"), F.col("landing_y") - F.col("y")
     d_land = F.hypot(dxl, dyl)
+    observed = ("x", "y", "vx", "vy", "s", "a", "o", "dir")
+    # what the release frame contributes, computed on every row and read from the release's one
+    at_release = {
+        "depth": F.col("x") - F.col("los_x"),
+        "sideline_distance": F.least(F.col("y"), F.lit(FIELD_WIDTH) - F.col("y")),
+        **{c: F.col(c) for c in ("d_target", "cl_target", "d_qb", "cl_qb", "d_ball", "cl_ball", "d_opp", "cl_opp")},
+        "dx_target": F.col("target_x") - F.col("x"), "dy_target": F.col("target_y") - F.col("y"),
+        "d_landing": d_land, "dx_landing": dxl, "dy_landing": dyl,
+        "speed_to_landing": F.try_divide(F.col("vx") * dxl + F.col("vy") * dyl, d_land),
+        "speed_needed_to_landing": F.try_divide(d_land, F.col("flight_time")),
+        "is_cb": (F.col("position") == "CB").cast("int"),
+    }
+    frame = F.struct(k.alias("k"), *observed, *[v.alias(name) for name, v in at_release.items()])
     g = db.groupBy(*PLAY_KEYS, "nfl_id").agg(
-        *observed,
-        F.array(*[_at(k == j, F.col(c)) for j in range(1, H + 1) for c in ("x", "y")]).alias("future_xy"),
-        _at(k == H, F.col("x")).alias("x_1s"), _at(k == H, F.col("y")).alias("y_1s"),
-        F.max(F.when(pre, F.col("s"))).alias("max_speed_before"),
-        _at(at_rel, F.col("x") - F.col("los_x")).alias("depth"),
-        _at(at_rel, F.least(F.col("y"), F.lit(FIELD_WIDTH) - F.col("y"))).alias("sideline_distance"),
-        *[_at(at_rel, F.col(c)).alias(c) for c in ("d_target", "cl_target", "d_qb", "cl_qb", "d_ball", "cl_ball",
-                                                   "d_opp", "cl_opp")],
-        _at(at_rel, F.col("target_x") - F.col("x")).alias("dx_target"),
-        _at(at_rel, F.col("target_y") - F.col("y")).alias("dy_target"),
-        _at(at_rel, d_land).alias("d_landing"),
-        _at(at_rel, dxl).alias("dx_landing"), _at(at_rel, dyl).alias("dy_landing"),
-        _at(at_rel, F.try_divide(F.col("vx") * dxl + F.col("vy") * dyl, d_land)).alias("speed_to_landing"),
-        _at(at_rel, F.try_divide(d_land, F.col("flight_time"))).alias("speed_needed_to_landing"),
-        _at(at_rel, (F.col("position") == "CB").cast("int")).alias("is_cb"),
-    )
-    complete = F.forall("future_xy", lambda v: v.isNotNull())
-    for j in range(K):
-        complete &= F.col(f"x_m{j}" if j else "x_0").isNotNull()
-    g = (g.filter(complete)
-         .withColumns({"dx_1s": F.col("x_1s") - F.col("x_0"), "dy_1s": F.col("y_1s") - F.col("y_0"),
-                       "future_xy": F.col("future_xy").cast(T.ArrayType(T.FloatType()))})
-         .withColumn("displacement_1s", F.hypot("dx_1s", "dy_1s"))
-         .drop("x_1s", "y_1s"))
+        # k first: the structs sort by frame
+        F.sort_array(F.collect_list(F.when(k > -K, frame))).alias("_frames"),
+        F.max(F.when(pre, F.col("s"))).alias("max_speed_before"))
+    track = F.col("_frames")
+
+    def at(j: int) -> Column:
+        """The frame j after the release (j < 0: before it) of a complete track."""
+        return track[j + K - 1]
+
+    ks = track["k"]
+    complete = ((F.size(track) == K + H) & (F.size(F.array_distinct(ks)) == K + H)
+                & (track[0]["k"] == -(K - 1)) & (F.element_at(track, -1)["k"] == H)
+                & F.forall(track, lambda f: f["x"].isNotNull() & ((f["k"] <= 0) | f["y"].isNotNull())))
+    g = g.filter(complete).select(
+        *PLAY_KEYS, "nfl_id",
+        *[at(-j)[c].alias(f"{c}_m{j}" if j else f"{c}_0") for c in observed for j in range(K - 1, -1, -1)],
+        F.flatten(F.transform(F.slice(track, K + 1, H), lambda f: F.array(f["x"], f["y"])))
+        .cast(T.ArrayType(T.FloatType())).alias("future_xy"),
+        "max_speed_before",
+        *[at(0)[name].alias(name) for name in at_release],
+        (at(H)["x"] - at(0)["x"]).alias("dx_1s"), (at(H)["y"] - at(0)["y"]).alias("dy_1s"))
+    g = g.withColumn("displacement_1s", F.hypot("dx_1s", "dy_1s"))
     # the play's context, without its outcome (it happens after the second the model predicts)
     context = feats.drop("target_nfl_id", "passer_nfl_id", "snap_frame", "arrival_frame", "last_frame", "pass_result", "yards_gained")
     return g.join(context, PLAY_KEYS)
@@ -382,7 +423,7 @@ def build_features(settings: Settings, season: int, week: int, tracking_root: Pa
     players = _read(spark, raw / "players", season, week)
 
     ctx = play_context(plays, tracking, cfg).cache()
-    fr = frames(tracking, ctx, players).drop(*_UNUSED_FRAME_COLUMNS).persist()
+    fr = frames(tracking, ctx, players, cfg).drop(*_UNUSED_FRAME_COLUMNS).persist()
     feats = play_features(fr, ctx, cfg).cache()
     try:
         out_root = settings.paths.lake / "features"
