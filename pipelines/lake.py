@@ -164,25 +164,27 @@ def partition_hash(folder: Path) -> str:
 def write_spark_files(df, folder: Path, table_schema: pa.Schema, sort_by: Sequence[str]) -> None:
     """Write a Spark DataFrame into a (staged) partition folder as one Parquet file that
     ``read_table`` reads with ``table_schema``: the stored columns in schema order and types, rows
-    sorted by ``sort_by`` so that the same rows give the same bytes, named ``PART_FILE``,
-    without Spark's ``_SUCCESS`` and ``.crc`` files.  The folder must be on the local file system.
+    sorted by ``sort_by`` (integer or string columns, nulls first, as Spark sorts them) so that the
+    same rows give the same bytes, named ``PART_FILE``.  The folder must be on the local file system.
+
+    Spark writes its partitions as they are (uncompressed, unsorted, in parallel) into a hidden
+    subfolder; pyarrow then sorts the rows and writes the one zstd file.  (Sorting in Spark needed
+    a shuffle of every row into one partition and a single-threaded sort, and its writer's bytes
+    are not stable anyway: parquet-mr lists each column chunk's encodings in the order of a Java
+    hash set, which changes from one JVM to the next, so the file was re-encoded with pyarrow.)
     """
     from pyspark.sql import functions as F
     from pyspark.sql.pandas.types import from_arrow_type
 
     stored = file_schema(table_schema)  # timestamps: get_spark sets TIMESTAMP_MILLIS, pyarrow's unit
-    body = df.select([F.col(f.name).cast(from_arrow_type(f.type)) for f in stored])
-    (body.repartition(1).sortWithinPartitions(*sort_by)
-     .write.mode("overwrite").option("compression", "zstd").parquet(str(folder)))
-    for path in Path(folder).iterdir():
-        if path.name.startswith(("_", ".")):
-            path.unlink()
-    (part,) = Path(folder).glob("part-*.parquet")  # Spark names it part-00000-<uuid>…: not stable
-    # Re-encoded with pyarrow: Spark's writer (parquet-mr) lists each column chunk's encodings in
-    # the order of a Java hash set, which changes from one JVM to the next, so the same rows gave
-    # other bytes in another run (and another partition_hash).  pyarrow's bytes depend on the rows only.
-    pq.write_table(pq.read_table(part), Path(folder) / PART_FILE, compression="zstd", row_group_size=1 << 20)
-    part.unlink()
+    spark_dir = Path(folder) / "_spark"
+    (df.select([F.col(f.name).cast(from_arrow_type(f.type)) for f in stored])
+     .write.mode("overwrite").option("compression", "snappy").parquet(str(spark_dir)))
+    parts = [pq.read_table(path) for path in sorted(spark_dir.glob("part-*.parquet"))]
+    table = pa.concat_tables(parts) if parts else stored.empty_table()
+    table = table.sort_by([(key, "ascending", "at_start") for key in sort_by])
+    pq.write_table(table, Path(folder) / PART_FILE, compression="zstd", row_group_size=1 << 20)
+    shutil.rmtree(spark_dir)
 
 
 def write_text_atomic(path: Path, text: str) -> None:
