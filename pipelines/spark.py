@@ -41,7 +41,7 @@ def get_spark(settings: Settings, app_name: str = "trackflow"):
     if cfg.master.startswith("local"):
         builder = builder.config("spark.driver.host", "127.0.0.1").config("spark.driver.bindAddress", "127.0.0.1")
     for key, value in cfg.conf.items():
-        builder = builder.config(key, str(value))
+        builder = builder.config(key, str(value).lower() if isinstance(value, bool) else str(value))  # YAML false: "false"
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("WARN")
     return spark
