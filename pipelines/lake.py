@@ -167,7 +167,7 @@ def write_spark_files(df, folder: Path, table_schema: pa.Schema, sort_by: Sequen
     sorted by ``sort_by`` (integer or string columns, nulls first, as Spark sorts them) so that the
     same rows give the same bytes, named ``PART_FILE``.  The folder must be on the local file system.
 
-    Spark writes its partitions as they are (uncompressed, unsorted, in parallel) into a hidden
+    Spark writes its partitions as they are (snappy, unsorted, in parallel) into a hidden
     subfolder; pyarrow then sorts the rows and writes the one zstd file.  (Sorting in Spark needed
     a shuffle of every row into one partition and a single-threaded sort, and its writer's bytes
     are not stable anyway: parquet-mr lists each column chunk's encodings in the order of a Java

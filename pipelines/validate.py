@@ -272,8 +272,7 @@ def _sorted(df: pd.DataFrame, keys: list[str]) -> bool:
         values = df[key]
         if values.isna().any() or not pd.api.types.is_numeric_dtype(values):
             return False
-        step = np.diff(values.to_numpy(dtype=values.dtype.numpy_dtype if hasattr(values.dtype, "numpy_dtype")
-                                       else values.dtype))
+        step = np.diff(values.to_numpy(dtype=getattr(values.dtype, "numpy_dtype", values.dtype)))  # nullable ints too
         if (tied & (step < 0)).any():
             return False
         tied &= step == 0
