@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
@@ -157,3 +158,33 @@ def test_validate_week_reads_the_raw_lake_and_raises_on_hard_failures(week, tmp_
         validate_week(settings, SEASON, WEEK)
     with pytest.raises(FileNotFoundError, match="ingest the week first"):
         validate_week(settings, SEASON, WEEK + 1)
+
+
+def test_motion_table_is_the_same_whether_or_not_the_rows_arrive_in_track_order(week):
+    """The clean suite's motion table skips its sort when the rows are already in track order
+    (the clean table is written so); shuffled rows must give the same steps and speeds."""
+    from pipelines.validate import ROW_INPUTS, _motion
+
+    df = week.select(["time", *ROW_INPUTS]).to_pandas()
+    order = ["game_id", "play_id", "nfl_key", "frame_id"]
+    # unique keys: rows that share one (an injected duplicate) have no defined order between them
+    in_order = (df.assign(nfl_key=df["nfl_id"].fillna(-1)).drop_duplicates(order).sort_values(order)
+                .drop(columns="nfl_key"))
+    shuffled = in_order.sample(frac=1.0, random_state=7)
+    expected = _motion(in_order.reset_index(drop=True))
+    assert expected["frame_step"].notna().sum() > 0.9 * len(expected)  # real steps, not all null
+    pd.testing.assert_frame_equal(_motion(shuffled.reset_index(drop=True)), expected)
+
+
+@pytest.mark.parametrize(("rows", "in_order"), [
+    ({"a": [1, 1, 2], "b": [1, 2, 0]}, True),
+    ({"a": [1, 1, 2], "b": [2, 1, 0]}, False),  # descending within a tie on the first key
+    ({"a": [2, 1, 1], "b": [0, 1, 2]}, False),
+    ({"a": [1, 2, 2], "b": [5, 1, 1]}, True),   # ties on every key are in order
+    ({"a": [1, None, 2], "b": [1, 2, 3]}, False),  # a null key is never taken as sorted
+])
+def test_sorted_checks_the_keys_lexicographically(rows, in_order):
+    from pipelines.validate import _sorted
+
+    df = pd.DataFrame(rows).astype("Int64")  # nullable ints, as pyarrow gives nullable columns
+    assert _sorted(df, ["a", "b"]) is in_order
