@@ -15,8 +15,11 @@ from pipelines.config import load_settings
 from pipelines.ingest import raw_root
 from pipelines.sources.simulator import simulate_week
 from pipelines.validate import (
+    ROW_INPUTS,
     TARGETS,
     ValidationError,
+    _motion,
+    _sorted,
     format_result,
     load_suite,
     raise_for_hard_failures,
@@ -163,8 +166,6 @@ def test_validate_week_reads_the_raw_lake_and_raises_on_hard_failures(week, tmp_
 def test_motion_table_is_the_same_whether_or_not_the_rows_arrive_in_track_order(week):
     """The clean suite's motion table skips its sort when the rows are already in track order
     (the clean table is written so); shuffled rows must give the same steps and speeds."""
-    from pipelines.validate import ROW_INPUTS, _motion
-
     df = week.select(["time", *ROW_INPUTS]).to_pandas()
     order = ["game_id", "play_id", "nfl_key", "frame_id"]
     # unique keys: rows that share one (an injected duplicate) have no defined order between them
@@ -184,7 +185,5 @@ def test_motion_table_is_the_same_whether_or_not_the_rows_arrive_in_track_order(
     ({"a": [1, None, 2], "b": [1, 2, 3]}, False),  # a null key is never taken as sorted
 ])
 def test_sorted_checks_the_keys_lexicographically(rows, in_order):
-    from pipelines.validate import _sorted
-
     df = pd.DataFrame(rows).astype("Int64")  # nullable ints, as pyarrow gives nullable columns
     assert _sorted(df, ["a", "b"]) is in_order
