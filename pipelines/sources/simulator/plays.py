@@ -72,7 +72,10 @@ PERSONNEL = {"11": (0.68, ["RB", "TE", "WR", "WR", "WR"]), "12": (0.20, ["RB", "
 
 
 def _norm(v):
-    return np.sqrt((v * v).sum(-1))
+    # x*x + y*y, not (v * v).sum(-1): the same float64 values (a two-term sum has one rounding
+    # either way) without a reduction over a length-2 axis, which cost ~20 % of the simulation
+    x, y = v[..., 0], v[..., 1]
+    return np.sqrt(x * x + y * y)
 
 
 def _unit(v):
