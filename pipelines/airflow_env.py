@@ -5,6 +5,7 @@ always listen on every interface; docs/reliability.md, "Threat note", says what 
 
 from __future__ import annotations
 
+import importlib.metadata
 import os
 import subprocess
 import sys
@@ -47,12 +48,34 @@ def airflow_environment(settings: Settings, base: dict[str, str] | None = None) 
     return env
 
 
+# What the last `airflow db migrate` of this AIRFLOW_HOME ran against: the Airflow version and the
+# metadata DB file (its inode: a deleted and re-created airflow.db is a new file)
+MIGRATED_STAMP = ".trackflow-db-migrated"
+
+
+def _migrated_as(home: Path) -> str | None:
+    db = home / "airflow.db"
+    if not db.is_file():
+        return None
+    return f"apache-airflow {importlib.metadata.version('apache-airflow')} inode {db.stat().st_ino}"
+
+
 def run_airflow(settings: Settings, args: list[str]) -> int:
-    """Run the airflow CLI with the project environment, migrating a fresh metadata DB first."""
+    """Run the airflow CLI with the project environment, migrating the metadata DB first when needed.
+
+    A fresh AIRFLOW_HOME needs `airflow db migrate` before anything else.  It is idempotent, but
+    a whole Airflow start (~3 CPU s): it runs again only when the Airflow version or the DB file
+    changed since the last one (the stamp file), and after any `db …` command (a downgrade, a reset)."""
     env = airflow_environment(settings)
     airflow = str(Path(sys.executable).with_name("airflow"))
     home = settings.paths.airflow_home
     home.mkdir(parents=True, exist_ok=True)
-    if args[:1] != ["db"]:  # idempotent, and a fresh AIRFLOW_HOME needs it before anything else
-        subprocess.run([airflow, "db", "migrate"], env=env, check=True, stdout=subprocess.DEVNULL)
+    stamp = home / MIGRATED_STAMP
+    if args[:1] == ["db"]:
+        stamp.unlink(missing_ok=True)
+    else:
+        migrated = _migrated_as(home)
+        if migrated is None or not stamp.is_file() or stamp.read_text() != migrated:
+            subprocess.run([airflow, "db", "migrate"], env=env, check=True, stdout=subprocess.DEVNULL)
+            stamp.write_text(_migrated_as(home) or "")
     return subprocess.run([airflow, *args], env=env).returncode

@@ -102,3 +102,33 @@ def test_runs_commands_on_an_empty_store_say_what_to_run(tmp_path):
     assert "Traceback" not in shown.stderr
     missing = run("runs", "show", "0123abcd", env=env)
     assert missing.returncode == 1 and "run '0123abcd' is not in" in missing.stderr
+
+
+def test_trackflow_airflow_migrates_the_metadata_db_only_when_airflow_or_the_db_file_changed(tmp_path):
+    from pipelines.airflow_env import MIGRATED_STAMP
+
+    env = {"TRACKFLOW_PROFILE": "test", "TRACKFLOW__PATHS__HOME": str(tmp_path)}
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
+    airflow_home, db = tmp_path / ".airflow", tmp_path / ".airflow" / "airflow.db"
+
+    def airflow(*args):
+        out = run("airflow", *args, env={**environ, **env})
+        assert out.returncode == 0, out.stderr[-2000:]
+        return out
+
+    airflow("version")  # a fresh home: migrated, and the stamp says by what and which file
+    stamp = airflow_home / MIGRATED_STAMP
+    first = stamp.read_text()
+    assert db.is_file() and first.startswith("apache-airflow ") and first.endswith(f" inode {db.stat().st_ino}")
+    os.utime(stamp, (0, 0))
+    airflow("version")
+    assert stamp.stat().st_mtime == 0  # up to date: no second migrate
+    stamp.write_text(first.replace("apache-airflow ", "apache-airflow 0.0-"))  # another Airflow migrated it
+    airflow("version")
+    assert stamp.read_text() == first
+    airflow("db", "check")  # any db command may change the schema: the next call migrates again
+    assert not stamp.exists()
+    db.unlink()
+    stamp.write_text(first)  # a stale stamp beside a new (here: missing) DB file
+    airflow("dags", "list")  # fails on an unmigrated DB ("Database migration required")
+    assert stamp.read_text().endswith(f" inode {db.stat().st_ino}")
