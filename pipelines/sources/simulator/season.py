@@ -93,10 +93,10 @@ def _tracking_columns(game, sit, batch, res, league):
         xr, yr = _round2(p[..., 0]), _round2(p[..., 1])
         dx = np.diff(xr, axis=1, prepend=xr[:, :1])
         dy = np.diff(yr, axis=1, prepend=yr[:, :1])
-        speed = np.sqrt((v * v).sum(-1))
+        speed = plays._norm(v)
         dis = np.sqrt(dx * dx + dy * dy)
         dis[:, 0] = speed[:, 0] * DT
-        acc = np.sqrt((np.diff(v, axis=1, prepend=v[:, :1]) ** 2).sum(-1)) / DT
+        acc = plays._norm(np.diff(v, axis=1, prepend=v[:, :1])) / DT
         # dir: the heading of the published (rounded) motion where it moves visibly, else the velocity's
         direction = np.where(dis >= 0.05, ngs_angle(dx, dy), ngs_angle(v[..., 0], v[..., 1]))
         direction[-1] = np.nan  # the ball has no direction or orientation in the published data
