@@ -178,8 +178,12 @@ def write_spark_files(df, folder: Path, table_schema: pa.Schema, sort_by: Sequen
 
     stored = file_schema(table_schema)  # timestamps: get_spark sets TIMESTAMP_MILLIS, pyarrow's unit
     spark_dir = Path(folder) / "_spark"
-    (df.select([F.col(f.name).cast(from_arrow_type(f.type)) for f in stored])
-     .write.mode("overwrite").option("compression", "snappy").parquet(str(spark_dir)))
+    wanted = [(f.name, from_arrow_type(f.type)) for f in stored]
+    # A cast per column is several Py4J calls (the feature tables have hundreds of columns): the
+    # select is only added where the DataFrame's columns differ from the stored ones.
+    if [(f.name, f.dataType) for f in df.schema.fields] != wanted:
+        df = df.select([F.col(name).cast(dtype) for name, dtype in wanted])
+    df.write.mode("overwrite").option("compression", "snappy").parquet(str(spark_dir))
     parts = [pq.read_table(path) for path in sorted(spark_dir.glob("part-*.parquet"))]
     table = pa.concat_tables(parts) if parts else stored.empty_table()
     table = table.sort_by([(key, "ascending", "at_start") for key in sort_by])
