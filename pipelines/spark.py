@@ -34,9 +34,7 @@ def get_spark(settings: Settings, app_name: str = "trackflow"):
         .config("spark.ui.enabled", "false")
         .config("spark.ui.showConsoleProgress", "false")
         .config("spark.sql.adaptive.enabled", "true")
-        .config("spark.sql.parquet.datetimeRebaseModeInWrite", "CORRECTED")
-        # timestamps as pyarrow writes them (Spark's default INT96 is deprecated and reads back as ns)
-        .config("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MILLIS")
+        # (no Parquet write settings: Spark writes no files; lake.write_spark_files takes its rows as Arrow)
     )
     if cfg.master.startswith("local"):
         builder = builder.config("spark.driver.host", "127.0.0.1").config("spark.driver.bindAddress", "127.0.0.1")
