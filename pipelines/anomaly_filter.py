@@ -400,17 +400,24 @@ def _row_actions(df: DataFrame, rules: Rules, track: WindowSpec) -> DataFrame:
 def _outcomes(df: DataFrame, rule: FrameRule) -> DataFrame:
     """Plays with a drop_play row go; then ``r_incomplete_frame`` marks the frames of the other plays
     whose rows left (tracks dropped) are not ``rule.players`` players and ``rule.balls`` balls, or
-    that follow frames missing for every track; those plays go too."""
+    that follow frames missing for every track; those plays go too.
+
+    The frame counts leave out dropped tracks only: in a play that a drop_play row removes anyway
+    ``r_incomplete_frame`` is false, so the counts never need the play's verdict, and both play-wide
+    verdicts come from one window over the play after the frame window (two Window operators, not
+    three, over every row).
+    """
     play, frame = Window.partitionBy(*PLAY), Window.partitionBy(*PLAY, "frame_id")
-    df = df.withColumn("_play_drop", _true(F.bool_or(F.col("_action") == "drop_play").over(play)))
-    counted = ~F.col("_play_drop") & ~F.col("_track_gone")
+    counted = ~F.col("_track_gone")
     player = F.col("nfl_id").isNotNull()
     players = F.count(F.when(counted & player, 1)).over(frame)
     balls = F.count(F.when(counted & ~player, 1)).over(frame)
-    df = df.withColumn("r_incomplete_frame", ~F.col("_play_drop") & (
-        (players != rule.players) | (balls != rule.balls) | F.bool_and("_gap").over(frame)))
-    return (df.withColumn("_play_gone", F.col("_play_drop") | F.bool_or("r_incomplete_frame").over(play))
-            .withColumn("_kept", ~F.col("_play_gone") & ~F.col("_track_gone")))
+    df = df.withColumn("_incomplete", (players != rule.players) | (balls != rule.balls) | F.bool_and("_gap").over(frame))
+    df = df.withColumns({"_play_drop": _true(F.bool_or(F.col("_action") == "drop_play").over(play)),
+                         "_any_incomplete": F.bool_or("_incomplete").over(play)})
+    df = df.withColumns({"r_incomplete_frame": ~F.col("_play_drop") & F.col("_incomplete"),
+                         "_play_gone": F.col("_play_drop") | F.col("_any_incomplete")})
+    return df.withColumn("_kept", ~F.col("_play_gone") & ~F.col("_track_gone"))
 
 
 def _anomaly_rows(rows: DataFrame) -> DataFrame:
