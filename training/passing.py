@@ -1,13 +1,14 @@
 """Training the passing model: data from the passing feature table, a split by game, and one fit
 loop shared by the SBP network and its Gaussian twin (same encoder, another head).
 
-    data = load_passing_data(settings, season, weeks)      # tensor, lengths, static features, yards
+    data = load_passing_data(settings, season, weeks, config=cfg)  # tensor, lengths, static features, yards
     split = split_by_game(data.game_id, cfg.split, cfg.seed)
     net, history = fit(PassingNet(...), sbp_loss(cfg.sbp), data, split, cfg, device, checkpoint_dir)
 
 **Static features** are the XGBoost selection's list (``lake/features/selection/passing.json``),
+plus the landing point and flight time when the encoder takes landing inputs (``model_features``),
 standardized with the training split's mean and standard deviation; a missing value becomes 0 (the
-training mean) — the tree baseline sees the raw values with their NaNs.
+training mean) — the tree baseline sees the same columns, raw, with their NaNs.
 
 **The fit loop**: AdamW, gradient clipping, the learning rate cut by ``lr_decay`` when the validation
 loss stalls, early stopping on the validation NLL (the best epoch's weights are kept), a checkpoint
@@ -35,6 +36,7 @@ from pipelines.config import PROJECT_ROOT, Settings, load_section
 from pipelines.field import FIELD_WIDTH
 from pipelines.schema import SEQ_FEATURES
 from training.sbp import SplicedBinnedPareto, num_raw_params, sbp_from_raw
+from training.tcn import LANDING_COLUMNS, PassingNet
 
 DEFAULT_TRAINING_CONFIG = PROJECT_ROOT / "conf" / "training.yaml"
 TARGET = "yards_gained"
@@ -62,6 +64,9 @@ class NetworkConfig(_Strict):
     kernel_size: int = Field(ge=2)
     hidden: list[int]
     dropout: float = Field(ge=0, lt=1)
+    # per-player inputs relative to the pass's landing point (training.tcn.landing_inputs); False in
+    # the configurations saved with models before it existed
+    landing_inputs: bool = False
 
 
 class OptimizerConfig(_Strict):
@@ -126,13 +131,15 @@ class PassingData:
                            context=self.context.loc[rows].reset_index(drop=True), features=list(self.features))
 
 
-def load_passing_data(settings: Settings, season: lake.Seasons, weeks: list[int], features: list[str] | None = None
-                      ) -> PassingData:
-    """The passing feature table of ``weeks`` (of one season or of each of several) with the selected
-    static features (or ``features``)."""
+def load_passing_data(settings: Settings, season: lake.Seasons, weeks: list[int], features: list[str] | None = None,
+                      config: PassingTrainingConfig | None = None) -> PassingData:
+    """The passing feature table of ``weeks`` (of one season or of each of several) with ``features``,
+    by default the static features the networks of ``config`` (default: conf/training.yaml) read: the
+    selected ones and, with landing inputs, the landing point (``model_features``)."""
     table = lake.read_weeks(settings.paths.lake / "features" / "passing", season, weeks)
     seq, lengths, context = load_passing(table)
-    features = features or read_selection(selection_path(settings, "passing"))
+    features = features or model_features(read_selection(selection_path(settings, "passing")),
+                                          config or load_training_config())
     missing = [c for c in [*features, TARGET] if c not in context.columns]
     if missing:
         raise ValueError(f"passing feature table (season {lake.seasons_label(season)}, weeks {weeks}): no column(s) {missing}; "
@@ -145,6 +152,31 @@ def load_passing_data(settings: Settings, season: lake.Seasons, weeks: list[int]
     return PassingData(seq=seq, lengths=lengths, static_raw=context[features].to_numpy(dtype=np.float64),
                        y=y.astype(np.float32), game_id=context["game_id"].to_numpy(), context=context,
                        features=list(features))
+
+
+def model_features(selected: list[str], cfg: PassingTrainingConfig) -> list[str]:
+    """The static features the networks (and the XGBoost baseline, on the same inputs) read: the
+    selection's list, then those of ``LANDING_COLUMNS`` it lacks when the encoder takes landing inputs."""
+    if not cfg.network.landing_inputs:
+        return list(selected)
+    return [*selected, *[c for c in LANDING_COLUMNS if c not in selected]]
+
+
+def passing_net(features: list[str], scale: Standardizer, cfg: PassingTrainingConfig, n_out: int, max_frames: int
+                ) -> PassingNet:
+    """A fresh network for ``features`` (standardized by ``scale``) as ``cfg.network`` describes it."""
+    if len(scale.mean) != len(features) or len(scale.std) != len(features):
+        raise ValueError(f"passing network: a standardizer of {len(scale.mean)} features for {len(features)} features")
+    landing = None
+    if cfg.network.landing_inputs:
+        missing = [c for c in LANDING_COLUMNS if c not in features]
+        if missing:
+            raise ValueError(f"passing network: landing_inputs needs the static feature(s) {missing} "
+                             "(training.passing.model_features adds them)")
+        index = [features.index(c) for c in LANDING_COLUMNS]
+        landing = (index, np.asarray(scale.mean)[index], np.asarray(scale.std)[index])
+    return PassingNet(n_static=len(features), n_out=n_out, max_len=max_frames, landing=landing,
+                      **cfg.network.model_dump(exclude={"landing_inputs"}))
 
 
 def sample_games(game_id: np.ndarray, max_games: int | None, seed: int) -> np.ndarray:

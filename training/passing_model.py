@@ -20,7 +20,7 @@ import torch
 from torch import Tensor
 from torch.nn.utils import parametrize
 
-from training.passing import (PassingTrainingConfig, Standardizer, by_length, gaussian_distribution,
+from training.passing import (PassingTrainingConfig, Standardizer, by_length, gaussian_distribution, passing_net,
                               sbp_distribution, sbp_outputs, unsort)
 from training.tcn import PassingNet
 
@@ -60,8 +60,8 @@ class PassingModel:
         if head not in HEADS:
             raise ValueError(f"passing model head {head!r}: expected one of {HEADS}")
         n_out = sbp_outputs(config.sbp) if head == "sbp" else 2
-        net = PassingNet(n_static=len(features), n_out=n_out, max_len=max_frames, **config.network.model_dump())
-        return cls(head, net, scale, list(features), config, max_frames)
+        return cls(head, passing_net(features, scale, config, n_out, max_frames), scale, list(features), config,
+                   max_frames)
 
     def raw(self, seq, lengths, static_raw, device: torch.device | str = "cpu", batch_size: int = 1024,
             bf16: bool | None = None) -> Tensor:
@@ -95,8 +95,8 @@ class PassingModel:
             # bundle loaded through MLflow's pyfunc; fork_rng: its random initialisation must not move
             # the caller's random stream
             with torch.random.fork_rng(devices=[]):
-                net = PassingNet(n_static=len(self.features), n_out=self.net.head[-1].out_features,
-                                 max_len=self.max_frames, **self.config.network.model_dump())
+                net = passing_net(self.features, self.scale, self.config, self.net.head[-1].out_features,
+                                  self.max_frames)
             net.load_state_dict(self.net.state_dict())
             net.to(device).eval()
             for module in net.modules():

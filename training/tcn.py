@@ -3,7 +3,9 @@
 Input: the passing table's snap→release tensor ``[B, T, 22, 8]`` (features ``x, y, vx, vy, ax, ay,
 dir, o`` per player slot, see ``features.build``), right-padded with zeros after ``lengths[b]``
 valid frames.  ``frame_inputs`` turns each frame into one vector: positions and kinematics scaled
-to O(1), the two angles as (sin, cos) so that 359° and 1° are neighbours.
+to O(1), the two angles as (sin, cos) so that 359° and 1° are neighbours, and — when the network
+takes landing inputs — each player's place relative to where the pass comes down
+(``landing_inputs``).
 
 **Causality.**  Every convolution is left-padded by ``(kernel − 1)·dilation`` and sees only the
 current and earlier steps, so the output at step ``t`` depends on steps ``≤ t`` only.  With
@@ -32,16 +34,43 @@ from pipelines.schema import N_PLAYERS
 PLAYER_INPUTS = 10  # x, y, vx, vy, ax, ay, sin/cos dir, sin/cos o
 SPEED_SCALE = 10.0  # yd/s: top speeds are ~10
 ACCEL_SCALE = 10.0  # yd/s²
+LANDING_INPUTS = 4  # per player with the landing point: dx, dy, distance, distance at arrival
+LANDING_SCALE = 10.0  # yd
+LANDING_COLUMNS = ("landing_x", "landing_y", "flight_time")  # of the passing table, in frame_inputs' order
 
 
-def frame_inputs(seq: Tensor) -> Tensor:
+def frame_inputs(seq: Tensor, landing: Tensor | None = None) -> Tensor:
     """``[B, T, 22, 8]`` tracking tensor → ``[B, T, 22·10]`` scaled inputs (padding stays finite): per
-    player x, y, vx, vy, ax, ay scaled, then sin/cos of ``dir``, sin/cos of ``o``.  Whole-tensor
-    operations (not one per channel): this runs on every frame of every play."""
+    player x, y, vx, vy, ax, ay scaled, then sin/cos of ``dir``, sin/cos of ``o``.  With ``landing``
+    (``[B, 3]``: the pass's ``landing_x``, ``landing_y`` and ``flight_time``), four more per player
+    (``[B, T, 22·14]``, see ``landing_inputs``).  Whole-tensor operations (not one per channel): this
+    runs on every frame of every play."""
     scale = seq.new_tensor([FIELD_LENGTH, FIELD_WIDTH, SPEED_SCALE, SPEED_SCALE, ACCEL_SCALE, ACCEL_SCALE])
     angles = torch.deg2rad(seq[..., 6:8])                                   # dir, o
     turns = torch.stack([torch.sin(angles), torch.cos(angles)], dim=-1)   # [..., 2 angles, sin/cos]
-    return torch.cat([seq[..., :6] / scale, turns.flatten(-2)], dim=-1).flatten(-2)
+    parts = [seq[..., :6] / scale, turns.flatten(-2)]
+    if landing is not None:
+        parts.append(landing_inputs(seq, landing))
+    return torch.cat(parts, dim=-1).flatten(-2)
+
+
+def landing_inputs(seq: Tensor, landing: Tensor) -> Tensor:
+    """Each player's place relative to where the pass comes down, ``[B, T, 22, 4]``, in units of
+    ``LANDING_SCALE``: the offset (x − landing_x, y − landing_y), its length, and the distance to the
+    landing point of the place he would reach by the ball's arrival at his current velocity
+    (|p + v·flight_time − landing|).  Zero for an absent player (an all-zero row) and on padding.
+
+    Why: the yards of a pass turn on the receiver's and the defenders' separation where the ball
+    arrives (pipelines/sources/simulator/outcomes.py; real coverage alike), and the slots are ordered
+    by place at the snap (features.build), not by role in the pass: from absolute coordinates alone
+    the encoder would have to find the target and the nearest defender itself.  On 8 demo weeks this
+    lowered the SBP's validation NLL by ~0.1 (docs/benchmarks.md)."""
+    lx, ly, flight = (landing[:, i].view(-1, 1, 1) for i in range(3))
+    dx, dy = seq[..., 0] - lx, seq[..., 1] - ly
+    ahead_x, ahead_y = dx + seq[..., 2] * flight, dy + seq[..., 3] * flight
+    out = torch.stack([dx, dy, torch.hypot(dx, dy), torch.hypot(ahead_x, ahead_y)], dim=-1) / LANDING_SCALE
+    present = (seq != 0).any(dim=-1, keepdim=True)
+    return torch.where(present, out, torch.zeros((), dtype=out.dtype, device=out.device))
 
 
 def receptive_field(kernel_size: int, n_blocks: int) -> int:
@@ -104,10 +133,24 @@ class PassingNet(nn.Module):
     (the SBP's ``K + 4`` raw parameters, or a Gaussian's 2)."""
 
     def __init__(self, n_static: int, n_out: int, max_len: int, channels: int = 64, kernel_size: int = 3,
-                 hidden: Sequence[int] = (128, 64), dropout: float = 0.1):
+                 hidden: Sequence[int] = (128, 64), dropout: float = 0.1,
+                 landing: tuple[Sequence[int], Sequence[float], Sequence[float]] | None = None):
+        """``landing``: where ``LANDING_COLUMNS`` sit in the static vector, and their training mean and
+        standard deviation (the network gets them standardized and needs them in yards and seconds
+        for ``landing_inputs``); None: no landing inputs."""
         super().__init__()
         n_blocks = blocks_for(max_len, kernel_size)
-        self.tcn = TCN(N_PLAYERS * PLAYER_INPUTS, channels, n_blocks, kernel_size, dropout)
+        per_player = PLAYER_INPUTS + (LANDING_INPUTS if landing is not None else 0)
+        self.landing_index: list[int] | None = None
+        if landing is not None:
+            index, mean, std = landing
+            if len(index) != len(LANDING_COLUMNS) or not all(0 <= i < n_static for i in index):
+                raise ValueError(f"landing inputs: {len(LANDING_COLUMNS)} positions in 0…{n_static - 1} expected, "
+                                 f"got {list(index)}")
+            self.landing_index = [int(i) for i in index]
+            self.register_buffer("landing_mean", torch.as_tensor(mean, dtype=torch.float32).reshape(-1))
+            self.register_buffer("landing_std", torch.as_tensor(std, dtype=torch.float32).reshape(-1))
+        self.tcn = TCN(N_PLAYERS * per_player, channels, n_blocks, kernel_size, dropout)
         if self.tcn.receptive_field < max_len:  # pragma: no cover - blocks_for guarantees it
             raise ValueError(f"receptive field {self.tcn.receptive_field} < max_len {max_len}")
         layers, width = [], channels + n_static
@@ -117,5 +160,8 @@ class PassingNet(nn.Module):
         self.head = nn.Sequential(*layers, nn.Linear(width, n_out))
 
     def forward(self, seq: Tensor, lengths: Tensor, static: Tensor) -> Tensor:
-        state = last_valid(self.tcn(frame_inputs(seq)), lengths)
+        landing = None
+        if self.landing_index is not None:  # back from the standardized static features (float32)
+            landing = static[:, self.landing_index].float() * self.landing_std + self.landing_mean
+        state = last_valid(self.tcn(frame_inputs(seq, landing)), lengths)
         return self.head(torch.cat([state, static], dim=-1))

@@ -61,7 +61,7 @@ def train_passing(settings: Settings, season: lake.Seasons, weeks: list[int], co
         cfg = cfg.model_copy(update={"max_epochs": max_epochs})
     dev = resolve_device(device or cfg.device)
     max_frames = load_features_config().max_frames
-    data = load_passing_data(settings, season, weeks)
+    data = load_passing_data(settings, season, weeks, config=cfg)
     data = data.take(sample_games(data.game_id, max_games, cfg.seed))
     split, scale, tensors, mirrored = training_tensors(data, cfg)
     key = _run_key(cfg, data, dev)

@@ -6,17 +6,35 @@ import numpy as np
 import pytest
 import torch
 
-from training.passing import Standardizer, load_training_config
+from training.passing import Standardizer, load_training_config, model_features
 from training.passing_model import PassingModel
 from training.sbp import SplicedBinnedPareto
 
-T, FEATURES = 7, ["pass_depth", "qb_pressure", "target_separation"]
+SELECTED = ["pass_depth", "qb_pressure", "target_separation", "landing_y"]
+# the configured network reads the landing point: the two landing columns the selection lacks are added
+T, FEATURES = 7, model_features(SELECTED, load_training_config())
 
 
 @pytest.fixture(scope="module")
 def cfg():
     base = load_training_config()
     return base.model_copy(update={"network": base.network.model_copy(update={"channels": 8, "hidden": [16]})})
+
+
+def test_the_configured_network_reads_the_landing_point_and_needs_its_columns(cfg):
+    assert cfg.network.landing_inputs
+    assert FEATURES == [*SELECTED, "landing_x", "flight_time"]  # once each, after the selection
+    model = PassingModel.build("sbp", FEATURES, Standardizer.fit(_inputs()[2]), cfg, T)
+    assert model.net.landing_index == [4, 3, 5]
+    with pytest.raises(ValueError, match=r"landing_inputs needs the static feature\(s\) \['landing_x', 'flight_time'\]"):
+        PassingModel.build("sbp", SELECTED, Standardizer.fit(_inputs()[2][:, :4]), cfg, T)
+    plain = cfg.model_copy(update={"network": cfg.network.model_copy(update={"landing_inputs": False})})
+    assert model_features(SELECTED, plain) == SELECTED
+    assert PassingModel.build("sbp", SELECTED, Standardizer.fit(_inputs()[2][:, :4]), plain, T).net.landing_index is None
+
+
+def _unit_scale() -> Standardizer:
+    return Standardizer(np.zeros(len(FEATURES)), np.ones(len(FEATURES)))
 
 
 def _inputs(n=5, seed=0):
@@ -29,7 +47,7 @@ def _inputs(n=5, seed=0):
 @pytest.mark.parametrize("head", ["sbp", "gaussian"])
 def test_saved_model_loads_to_the_same_predictions(tmp_path, cfg, head):
     torch.manual_seed(0)
-    scale = Standardizer(mean=np.array([3.0, 2.0, 1.0]), std=np.array([2.0, 1.0, 0.5]))
+    scale = Standardizer(mean=np.array([3.0, 2.0, 1.0, 26.0, 60.0, 1.2]), std=np.array([2.0, 1.0, 0.5, 9.0, 12.0, 0.6]))
     model = PassingModel.build(head, FEATURES, scale, cfg, max_frames=T)
     seq, lengths, static = _inputs()
     before = model.raw(seq, lengths, static)
@@ -45,16 +63,16 @@ def test_saved_model_loads_to_the_same_predictions(tmp_path, cfg, head):
 
 
 def test_bad_inputs_name_what_was_expected(cfg):
-    model = PassingModel.build("sbp", FEATURES, Standardizer(np.zeros(3), np.ones(3)), cfg, max_frames=T)
+    model = PassingModel.build("sbp", FEATURES, _unit_scale(), cfg, max_frames=T)
     seq, lengths, static = _inputs()
-    with pytest.raises(ValueError, match=r"static features must be \[n=5, 3\] \(pass_depth"):
+    with pytest.raises(ValueError, match=r"static features must be \[n=5, 6\] \(pass_depth, .*, flight_time\)"):
         model.raw(seq, lengths, static[:, :2])
     with pytest.raises(ValueError, match=r"tensor must be \[n=5, T ≤ 7, 22, 8\]"):
         model.raw(np.zeros((5, T + 1, 22, 8)), lengths, static)
     with pytest.raises(ValueError, match="lengths must lie in 1…7"):
         model.raw(seq, np.zeros(5), static)
     with pytest.raises(ValueError, match="head 'quantile'"):
-        PassingModel.build("quantile", FEATURES, Standardizer(np.zeros(3), np.ones(3)), cfg, max_frames=T)
+        PassingModel.build("quantile", FEATURES, _unit_scale(), cfg, max_frames=T)
 
 
 def test_a_file_that_is_not_a_model_is_refused(tmp_path):
@@ -74,7 +92,7 @@ def test_inference_uses_the_current_weights_and_leaves_the_training_network_as_i
     from torch.nn.utils import parametrize
 
     torch.manual_seed(0)
-    model = PassingModel.build("sbp", FEATURES, Standardizer(np.zeros(3), np.ones(3)), cfg, max_frames=T)
+    model = PassingModel.build("sbp", FEATURES, _unit_scale(), cfg, max_frames=T)
     seq, lengths, static = _inputs(n=6)
 
     def direct():

@@ -32,7 +32,9 @@ def config() -> PassingScoreConfig:
 @pytest.fixture(scope="module")
 def model() -> PassingModel:
     base = load_training_config()
-    cfg = base.model_copy(update={"network": base.network.model_copy(update={"channels": 8, "hidden": [16]})})
+    # about scoring and registering, not the encoder: three features, no landing point
+    cfg = base.model_copy(update={"network": base.network.model_copy(update={"channels": 8, "hidden": [16],
+                                                                      "landing_inputs": False})})
     torch.manual_seed(0)  # an untrained network: any fixed prediction will do
     return PassingModel.build("sbp", FEATURES, Standardizer(np.array([10.0, 3.0, 2.0]), np.ones(3)), cfg, max_frames=T)
 

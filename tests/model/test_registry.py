@@ -75,7 +75,9 @@ def perturbed(model, scale: float, seed: int):
 
 def passing_model(seed: int = 0) -> PassingModel:
     base = load_training_config()
-    cfg = base.model_copy(update={"network": base.network.model_copy(update={"channels": 8, "hidden": [16]})})
+    # about scoring and registering, not the encoder: three features, no landing point
+    cfg = base.model_copy(update={"network": base.network.model_copy(update={"channels": 8, "hidden": [16],
+                                                                      "landing_inputs": False})})
     torch.manual_seed(seed)
     scale = Standardizer(mean=np.array([12.0, 4.0, 2.0]), std=np.array([8.0, 2.0, 1.5]))
     return PassingModel.build("sbp", PASSING_FEATURES, scale, cfg, max_frames=T)

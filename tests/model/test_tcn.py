@@ -5,15 +5,21 @@ from __future__ import annotations
 import pytest
 import torch
 
-from training.tcn import TCN, PassingNet, blocks_for, frame_inputs, last_valid, receptive_field
+from training.tcn import (LANDING_SCALE, TCN, PassingNet, blocks_for, frame_inputs, landing_inputs, last_valid,
+                          receptive_field)
 
 T_MAX = 50
 
 
-@pytest.fixture(scope="module")
-def net() -> PassingNet:
+# statics 1, 3 and 4 are landing_x, landing_y and flight_time (standardized with these)
+LANDING = ([1, 3, 4], [60.0, 26.0, 1.2], [12.0, 9.0, 0.6])
+
+
+@pytest.fixture(scope="module", params=["plain", "landing inputs"])
+def net(request) -> PassingNet:
     torch.manual_seed(0)
-    return PassingNet(n_static=5, n_out=7, max_len=T_MAX, channels=16, hidden=(16,)).eval()
+    landing = LANDING if request.param == "landing inputs" else None
+    return PassingNet(n_static=5, n_out=7, max_len=T_MAX, channels=16, hidden=(16,), landing=landing).eval()
 
 
 def _batch(lengths, t=T_MAX, seed=1):
@@ -70,3 +76,35 @@ def test_angles_enter_as_sine_and_cosine():
     a, b = frame_inputs(seq)
     assert a.shape == (1, 220)
     assert (a - b).abs().max() < 0.04  # 359° and 1° are neighbours
+
+
+def test_landing_inputs_place_each_player_relative_to_where_the_ball_comes_down():
+    seq = torch.zeros(1, 2, 22, 8)
+    seq[0, :, 0, :4] = torch.tensor([50.0, 20.0, 2.0, -1.0])  # slot 0 at (50, 20) moving (2, -1) yd/s
+    seq[0, 1, 5, :4] = torch.tensor([64.0, 23.0, 0.0, 0.0])   # slot 5 in the second frame only
+    landing = torch.tensor([[60.0, 20.0, 2.0]])              # landing_x, landing_y, flight_time (s)
+    out = landing_inputs(seq, landing) * LANDING_SCALE
+    # offset (-10, 0), 10 yd away; in 2 s at (2, -1) yd/s he reaches (54, 18): 6.32 yd from it
+    torch.testing.assert_close(out[0, 0, 0], torch.tensor([-10.0, 0.0, 10.0, 40.0 ** 0.5]))
+    torch.testing.assert_close(out[0, 1, 5], torch.tensor([4.0, 3.0, 5.0, 5.0]))
+    assert (out[0, 0, 5] == 0).all() and (out[0, :, 1:5] == 0).all()  # absent: zero, like its tracking row
+    assert frame_inputs(seq, landing).shape == (1, 2, 22 * 14) and frame_inputs(seq).shape == (1, 2, 22 * 10)
+
+
+def test_the_network_reads_the_landing_point_back_from_the_standardized_statics():
+    torch.manual_seed(0)
+    net = PassingNet(n_static=5, n_out=3, max_len=T_MAX, channels=8, hidden=(8,), landing=LANDING).eval()
+    seq, lengths, static = _batch([10, 20])
+    raw = torch.tensor([[55.0, 30.0, 0.9], [70.0, 10.0, 2.0]])
+    static[:, LANDING[0]] = (raw - torch.tensor(LANDING[1])) / torch.tensor(LANDING[2])
+    seen = {}
+    hook = net.tcn.register_forward_pre_hook(lambda _, args: seen.update(x=args[0]))
+    with torch.no_grad():
+        out = net(seq, lengths, static)
+        hook.remove()
+        torch.testing.assert_close(seen["x"], frame_inputs(seq, raw))
+        moved = static.clone()
+        moved[:, LANDING[0][0]] += 1.0  # another landing_x: other inputs, other outputs
+        assert not torch.allclose(net(seq, lengths, moved), out)
+    with pytest.raises(ValueError, match="landing inputs"):
+        PassingNet(n_static=2, n_out=3, max_len=T_MAX, landing=LANDING)
