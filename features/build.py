@@ -25,7 +25,8 @@ and release keeps the last ``max_frames`` (those nearest the release).
 offense first (slots 0–10), defense second (11–21); the offense's QB(s) first, then the other
 offensive players by ascending y at the snap (left→right frame, x breaks exact ties); the defense by
 ascending y at the snap (x breaks ties).  Slot 0 is the QB.  A player without a row at the snap has
-no slot (zeros in the tensor).
+no slot (zeros in the tensor); a side short of 11 at the snap leaves its last slots empty, so the
+defense always starts at slot 11 (``pipelines.schema.N_OFFENSE``).
 
 **Ghosting samples** need every observed and future frame of the defender; a defender missing one
 of them (a cleaned-away frame) gives no sample.
@@ -45,7 +46,7 @@ from pipelines import lake
 from pipelines.config import Settings
 from pipelines.field import END_ZONE, FIELD_LENGTH, FIELD_WIDTH, FPS
 from pipelines.ingest import raw_root
-from pipelines.schema import N_PLAYERS, SEQ_FEATURES
+from pipelines.schema import N_OFFENSE, N_PLAYERS, SEQ_FEATURES
 from pipelines.spark import get_spark
 
 PLAY_KEYS = ["game_id", "play_id"]
@@ -133,8 +134,12 @@ def slots(tracking: DataFrame, ctx: DataFrame, positions: DataFrame) -> DataFram
     snap = (to_left_to_right(snap, angles=()).join(F.broadcast(positions), "nfl_id", "left")
             .withColumn("side", _side()))
     qb_first = F.when((F.col("side") == "O") & (F.col("position") == "QB"), 0).otherwise(1)
-    rank = Window.partitionBy(*PLAY_KEYS).orderBy(F.col("side").desc(), qb_first, "y", "x")  # "O" before "D"
-    slot = F.row_number().over(rank) - 1
+    # ranked within each side, so that the defense starts at slot N_OFFENSE even when the offense is
+    # short-handed at the snap (an extra offensive player gets no slot; an extra defender's lies past
+    # the tensor): the passing encoder pools the players by these slot ranges
+    within = F.row_number().over(Window.partitionBy(*PLAY_KEYS, "side").orderBy(qb_first, "y", "x")) - 1
+    slot = F.when(F.col("side") == "O", F.when(within < N_OFFENSE, within)).when(F.col("side") == "D",
+                                                                                 within + N_OFFENSE)
     return snap.select(*PLAY_KEYS, "nfl_id", slot.alias("slot"), "position").select(
         *PLAY_KEYS, "nfl_id", "slot", ((F.col("slot") == 0) & (F.col("position") == "QB")).alias("is_qb"))
 

@@ -155,6 +155,7 @@ ANOMALIES = pa.schema(
 # reads it): per frame, 22 player slots (the ordering rule: features.build) × these channels, in this order.
 # Kept here, away from Spark, so that training and serving import it without PySpark.
 N_PLAYERS = 22
+N_OFFENSE = 11  # slots 0 … N_OFFENSE − 1 hold the offense (slot 0 the QB), the rest the defense
 SEQ_FEATURES = ("x", "y", "vx", "vy", "ax", "ay", "dir", "o")
 
 # lake/scores/passing/… (evaluation/passing_score.py): the passing score of every scored play, and

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from features.build import build_features, passing_table
+from features.build import build_features, passing_table, slots
 from features.config import load_features_config
 from features.sequences import load_ghosting, load_passing
 from pipelines import field, lake, schema
@@ -193,6 +193,24 @@ def test_long_play_keeps_the_frames_nearest_the_release(week):
     assert tensor.shape == (1, 5, 22, 8) and list(lengths) == [5]
     np.testing.assert_array_equal(tensor[0, :, 0, 0], [16, 17, 18, 19, 20])  # frames release-4 … release
     np.testing.assert_array_equal(tensor[0, 2, :, 1], np.arange(22))
+
+
+def test_a_short_handed_offense_leaves_its_last_slot_empty_and_the_defense_in_place(week):
+    spark = get_spark(week["settings"])
+    # at the snap: the QB (id 1) and 9 more offensive players (ids 2–10), 11 defenders (ids 11–21),
+    # y descending with the id so that the rule's order is not the ids'
+    rows = [(1, 1, i, 1, "OFF" if i <= 10 else "DEF", 40.0 + i % 3, 50.0 - 2 * i, "right") for i in range(1, 22)]
+    tracking = spark.createDataFrame(rows, "game_id long, play_id long, nfl_id long, frame_id int, club string, "
+                                           "x double, y double, play_direction string")
+    ctx = spark.createDataFrame([(1, 1, "OFF", "DEF", 1)], "game_id long, play_id long, possession_team string, "
+                                                          "defensive_team string, snap_frame int")
+    positions = spark.createDataFrame([(i, "QB" if i == 1 else "WR" if i <= 10 else "CB") for i in range(1, 22)],
+                                      "nfl_id long, position string")
+    got = slots(tracking, ctx, positions).toPandas().set_index("nfl_id")["slot"].to_dict()
+    assert got[1] == 0  # the QB first
+    assert [got[i] for i in range(10, 1, -1)] == list(range(1, 10))  # the others by ascending y: slots 1–9
+    assert [got[i] for i in range(21, 10, -1)] == list(range(11, 22))  # the defense still 11–21
+    assert 10 not in got.values()
 
 
 def test_missing_cells_are_zeros_and_do_not_shift_the_others(week):
