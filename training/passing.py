@@ -34,7 +34,7 @@ from features.sequences import load_passing
 from pipelines import lake
 from pipelines.config import PROJECT_ROOT, Settings, load_section
 from pipelines.field import FIELD_WIDTH
-from pipelines.schema import SEQ_FEATURES
+from pipelines.schema import N_OFFENSE, N_PLAYERS, SEQ_FEATURES
 from training.sbp import SplicedBinnedPareto, num_raw_params, sbp_from_raw
 from training.tcn import LANDING_COLUMNS, PassingNet
 
@@ -67,6 +67,9 @@ class NetworkConfig(_Strict):
     # per-player inputs relative to the pass's landing point (training.tcn.landing_inputs); False in
     # the configurations saved with models before it existed
     landing_inputs: bool = False
+    # the width of the shared per-player encoder before the TCN (training.tcn.PlayerSetEncoder); 0: none,
+    # as in the configurations saved with models before it existed
+    player_set: int = Field(default=0, ge=0)
 
 
 class OptimizerConfig(_Strict):
@@ -298,7 +301,7 @@ def mirrorable(data: PassingData) -> np.ndarray:
 
 
 # slot groups that features.build orders by (y, x) at the snap; slot 0 (the QB) stays first
-_SORTED_GROUPS = ((1, 11), (11, 22))
+_SORTED_GROUPS = ((1, N_OFFENSE), (N_OFFENSE, N_PLAYERS))
 
 
 def mirror_plays(data: PassingData) -> PassingData:

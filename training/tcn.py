@@ -5,7 +5,9 @@ dir, o`` per player slot, see ``features.build``), right-padded with zeros after
 valid frames.  ``frame_inputs`` turns each frame into one vector: positions and kinematics scaled
 to O(1), the two angles as (sin, cos) so that 359° and 1° are neighbours, and — when the network
 takes landing inputs — each player's place relative to where the pass comes down
-(``landing_inputs``).
+(``landing_inputs``).  With a ``PlayerSetEncoder`` (``player_set`` > 0) a small MLP shared by all
+players turns each player's inputs into a vector, pooled over each side (mean and max) with the
+QB's own, and the TCN reads that; otherwise it reads the 22 slots' inputs side by side.
 
 **Causality.**  Every convolution is left-padded by ``(kernel − 1)·dilation`` and sees only the
 current and earlier steps, so the output at step ``t`` depends on steps ``≤ t`` only.  With
@@ -29,7 +31,7 @@ from torch import Tensor, nn
 from torch.nn.utils.parametrizations import weight_norm
 
 from pipelines.field import FIELD_LENGTH, FIELD_WIDTH
-from pipelines.schema import N_PLAYERS
+from pipelines.schema import N_OFFENSE, N_PLAYERS
 
 PLAYER_INPUTS = 10  # x, y, vx, vy, ax, ay, sin/cos dir, sin/cos o
 SPEED_SCALE = 10.0  # yd/s: top speeds are ~10
@@ -128,16 +130,55 @@ def last_valid(h: Tensor, lengths: Tensor) -> Tensor:
     return h.gather(1, index).squeeze(1)
 
 
+class PlayerSetEncoder(nn.Module):
+    """Per frame, the 22 players' inputs ``[B, T, 22, P]`` → ``[B, T, 5·width]``: one small MLP shared
+    by every player (its inputs plus two flags, defense and QB), then the mean and the maximum of its
+    outputs over each side's present players, and the QB's own output.
+
+    Why: the slot order (features.build) is a rule of convenience; a dense layer over the 22 slots must
+    learn each slot's weights separately, from plays where that slot holds a receiver in one play and
+    a lineman in the next.  The shared MLP sees every player as an instance of the same thing, and
+    pooling makes the frame's vector the same whatever the order within a side (tested): the approach
+    of the 2020 Big Data Bowl's winning model.  Absent players (all-zero rows) are left out of the
+    pools; a side without any gives zeros, as padding frames do."""
+
+    def __init__(self, per_player: int, width: int):
+        super().__init__()
+        self.width = width
+        self.mlp = nn.Sequential(nn.Linear(per_player + 2, width), nn.ReLU(), nn.Linear(width, width), nn.ReLU())
+        flags = torch.zeros(N_PLAYERS, 2)
+        flags[N_OFFENSE:, 0] = 1.0  # defense
+        flags[0, 1] = 1.0  # slot 0: the QB
+        self.register_buffer("flags", flags, persistent=False)
+
+    def forward(self, players: Tensor, present: Tensor) -> Tensor:
+        """``players`` ``[B, T, 22, P]``, ``present`` ``[B, T, 22]`` (bool) → ``[B, T, 5·width]``."""
+        flags = self.flags.to(players.dtype).expand(*players.shape[:2], -1, -1)
+        h = self.mlp(torch.cat([players, flags], dim=-1))
+        mask = present.unsqueeze(-1).to(h.dtype)
+        pooled = []
+        for side in (slice(0, N_OFFENSE), slice(N_OFFENSE, N_PLAYERS)):
+            hs, ms = h[:, :, side], mask[:, :, side]
+            count = ms.sum(dim=2)
+            pooled.append((hs * ms).sum(dim=2) / count.clamp(min=1))
+            # outputs are ≥ 0 (ReLU), so a max over zeroed absentees is the max over the present ones
+            pooled.append((hs * ms).amax(dim=2))
+        return torch.cat([*pooled, h[:, :, 0] * mask[:, :, 0]], dim=-1)
+
+
 class PassingNet(nn.Module):
     """TCN state at the release + the selected static features → ``n_out`` unconstrained outputs
     (the SBP's ``K + 4`` raw parameters, or a Gaussian's 2)."""
 
     def __init__(self, n_static: int, n_out: int, max_len: int, channels: int = 64, kernel_size: int = 3,
                  hidden: Sequence[int] = (128, 64), dropout: float = 0.1,
-                 landing: tuple[Sequence[int], Sequence[float], Sequence[float]] | None = None):
+                 landing: tuple[Sequence[int], Sequence[float], Sequence[float]] | None = None,
+                 player_set: int = 0):
         """``landing``: where ``LANDING_COLUMNS`` sit in the static vector, and their training mean and
         standard deviation (the network gets them standardized and needs them in yards and seconds
-        for ``landing_inputs``); None: no landing inputs."""
+        for ``landing_inputs``); None: no landing inputs.  ``player_set``: the width of a
+        ``PlayerSetEncoder`` between the players' inputs and the TCN; 0: the TCN reads the 22 slots'
+        inputs side by side."""
         super().__init__()
         n_blocks = blocks_for(max_len, kernel_size)
         per_player = PLAYER_INPUTS + (LANDING_INPUTS if landing is not None else 0)
@@ -150,7 +191,9 @@ class PassingNet(nn.Module):
             self.landing_index = [int(i) for i in index]
             self.register_buffer("landing_mean", torch.as_tensor(mean, dtype=torch.float32).reshape(-1))
             self.register_buffer("landing_std", torch.as_tensor(std, dtype=torch.float32).reshape(-1))
-        self.tcn = TCN(N_PLAYERS * per_player, channels, n_blocks, kernel_size, dropout)
+        self.players = PlayerSetEncoder(per_player, player_set) if player_set else None
+        c_in = 5 * player_set if player_set else N_PLAYERS * per_player
+        self.tcn = TCN(c_in, channels, n_blocks, kernel_size, dropout)
         if self.tcn.receptive_field < max_len:  # pragma: no cover - blocks_for guarantees it
             raise ValueError(f"receptive field {self.tcn.receptive_field} < max_len {max_len}")
         layers, width = [], channels + n_static
@@ -163,5 +206,9 @@ class PassingNet(nn.Module):
         landing = None
         if self.landing_index is not None:  # back from the standardized static features (float32)
             landing = static[:, self.landing_index].float() * self.landing_std + self.landing_mean
-        state = last_valid(self.tcn(frame_inputs(seq, landing)), lengths)
+        inputs = frame_inputs(seq, landing)
+        if self.players is not None:
+            present = (seq != 0).any(dim=-1)
+            inputs = self.players(inputs.unflatten(-1, (N_PLAYERS, -1)), present)
+        state = last_valid(self.tcn(inputs), lengths)
         return self.head(torch.cat([state, static], dim=-1))

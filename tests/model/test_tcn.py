@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from training.tcn import (LANDING_SCALE, TCN, PassingNet, blocks_for, frame_inputs, landing_inputs, last_valid,
-                          receptive_field)
+from training.tcn import (LANDING_SCALE, TCN, PassingNet, PlayerSetEncoder, blocks_for, frame_inputs,
+                          landing_inputs, last_valid, receptive_field)
 
 T_MAX = 50
 
@@ -15,11 +15,12 @@ T_MAX = 50
 LANDING = ([1, 3, 4], [60.0, 26.0, 1.2], [12.0, 9.0, 0.6])
 
 
-@pytest.fixture(scope="module", params=["plain", "landing inputs"])
+@pytest.fixture(scope="module", params=["plain", "landing inputs", "player set"])
 def net(request) -> PassingNet:
     torch.manual_seed(0)
-    landing = LANDING if request.param == "landing inputs" else None
-    return PassingNet(n_static=5, n_out=7, max_len=T_MAX, channels=16, hidden=(16,), landing=landing).eval()
+    landing = LANDING if request.param != "plain" else None
+    return PassingNet(n_static=5, n_out=7, max_len=T_MAX, channels=16, hidden=(16,), landing=landing,
+                      player_set=8 if request.param == "player set" else 0).eval()
 
 
 def _batch(lengths, t=T_MAX, seed=1):
@@ -89,6 +90,34 @@ def test_landing_inputs_place_each_player_relative_to_where_the_ball_comes_down(
     torch.testing.assert_close(out[0, 1, 5], torch.tensor([4.0, 3.0, 5.0, 5.0]))
     assert (out[0, 0, 5] == 0).all() and (out[0, :, 1:5] == 0).all()  # absent: zero, like its tracking row
     assert frame_inputs(seq, landing).shape == (1, 2, 22 * 14) and frame_inputs(seq).shape == (1, 2, 22 * 10)
+
+
+def test_the_player_set_encoder_ignores_the_order_within_a_side_and_absent_players():
+    torch.manual_seed(0)
+    encoder = PlayerSetEncoder(per_player=6, width=8).eval()
+    players = torch.randn(2, 3, 22, 6)
+    present = torch.ones(2, 3, 22, dtype=torch.bool)
+    present[0, :, 7] = present[1, 2, 15] = False  # an absent receiver; a defender gone in one frame
+    players[~present] = 0.0
+    with torch.no_grad():
+        out = encoder(players, present)
+        assert out.shape == (2, 3, 5 * 8)
+        # the receivers (slots 1–10) and the defenders (11–21) in another order: the same vector
+        order = torch.cat([torch.tensor([0]), 1 + torch.randperm(10), 11 + torch.randperm(11)])
+        torch.testing.assert_close(encoder(players[:, :, order], present[:, :, order]), out)
+        # whatever an absent player's row holds is never read
+        noisy = players.clone()
+        noisy[~present] = 50.0
+        torch.testing.assert_close(encoder(noisy, present), out)
+        # but the sides and the QB's slot matter
+        swapped = torch.arange(22)
+        swapped[[3, 14]] = swapped[[14, 3]]  # a receiver and a defender trade sides
+        assert not torch.allclose(encoder(players[:, :, swapped], present[:, :, swapped]), out)
+        qb_swapped = torch.arange(22)
+        qb_swapped[[0, 5]] = qb_swapped[[5, 0]]
+        assert not torch.allclose(encoder(players[:, :, qb_swapped], present[:, :, qb_swapped]), out)
+        # a frame without any player (padding) gives zeros
+        assert not encoder(torch.zeros(1, 1, 22, 6), torch.zeros(1, 1, 22, dtype=torch.bool)).any()
 
 
 def test_the_network_reads_the_landing_point_back_from_the_standardized_statics():
