@@ -154,16 +154,15 @@ class PlayerSetEncoder(nn.Module):
     def forward(self, players: Tensor, present: Tensor) -> Tensor:
         """``players`` ``[B, T, 22, P]``, ``present`` ``[B, T, 22]`` (bool) → ``[B, T, 5·width]``."""
         flags = self.flags.to(players.dtype).expand(*players.shape[:2], -1, -1)
-        h = self.mlp(torch.cat([players, flags], dim=-1))
-        mask = present.unsqueeze(-1).to(h.dtype)
+        mask = present.unsqueeze(-1).to(players.dtype)
+        # absent players' outputs zeroed; outputs are ≥ 0 (ReLU), so the max over a side with its
+        # absentees at zero is the max over its present players
+        h = self.mlp(torch.cat([players, flags], dim=-1)) * mask
         pooled = []
         for side in (slice(0, N_OFFENSE), slice(N_OFFENSE, N_PLAYERS)):
-            hs, ms = h[:, :, side], mask[:, :, side]
-            count = ms.sum(dim=2)
-            pooled.append((hs * ms).sum(dim=2) / count.clamp(min=1))
-            # outputs are ≥ 0 (ReLU), so a max over zeroed absentees is the max over the present ones
-            pooled.append((hs * ms).amax(dim=2))
-        return torch.cat([*pooled, h[:, :, 0] * mask[:, :, 0]], dim=-1)
+            count = mask[:, :, side].sum(dim=2).clamp(min=1)
+            pooled += [h[:, :, side].sum(dim=2) / count, h[:, :, side].amax(dim=2)]
+        return torch.cat([*pooled, h[:, :, 0]], dim=-1)
 
 
 class PassingNet(nn.Module):
