@@ -144,7 +144,7 @@ class PlayerSetEncoder(nn.Module):
 
     def __init__(self, per_player: int, width: int):
         super().__init__()
-        self.width = width
+        self.out_features = 5 * width  # mean and max over each side, and the QB
         self.mlp = nn.Sequential(nn.Linear(per_player + 2, width), nn.ReLU(), nn.Linear(width, width), nn.ReLU())
         flags = torch.zeros(N_PLAYERS, 2)
         flags[N_OFFENSE:, 0] = 1.0  # defense
@@ -191,7 +191,7 @@ class PassingNet(nn.Module):
             self.register_buffer("landing_mean", torch.as_tensor(mean, dtype=torch.float32).reshape(-1))
             self.register_buffer("landing_std", torch.as_tensor(std, dtype=torch.float32).reshape(-1))
         self.players = PlayerSetEncoder(per_player, player_set) if player_set else None
-        c_in = 5 * player_set if player_set else N_PLAYERS * per_player
+        c_in = self.players.out_features if self.players is not None else N_PLAYERS * per_player
         self.tcn = TCN(c_in, channels, n_blocks, kernel_size, dropout)
         if self.tcn.receptive_field < max_len:  # pragma: no cover - blocks_for guarantees it
             raise ValueError(f"receptive field {self.tcn.receptive_field} < max_len {max_len}")
