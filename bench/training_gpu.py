@@ -155,7 +155,8 @@ def check_distribution(device: torch.device, cfg) -> dict[str, float]:
     raw = torch.randn(4096, cfg.sbp.bins + 4, generator=g, dtype=torch.float64) * 2
     y = torch.randint(-15, 80, (4096,), generator=g).double()
     u = torch.rand(4096, generator=g, dtype=torch.float64).clamp(0.001, 0.999)
-    ref = sbp_from_raw(raw, cfg.sbp.lower, cfg.sbp.upper, cfg.sbp.tail_alpha, xi_range=tuple(cfg.sbp.xi_range))
+    ref = sbp_from_raw(raw, cfg.sbp.lower, cfg.sbp.upper, cfg.sbp.tail_alpha, xi_range=tuple(cfg.sbp.xi_range),
+                       lower_xi_range=cfg.sbp.lower_xi_range)
     dev = sbp_distribution(raw.float().to(device), cfg.sbp)  # float32, as in training
     out = {}
     for name, v in (("log_prob", y), ("cdf", y), ("icdf", u)):

@@ -53,6 +53,9 @@ class SBPConfig(_Strict):
     upper: int
     tail_alpha: float = Field(gt=0, lt=0.5)
     xi_range: tuple[float, float]
+    # the lower tail's own ξ range (sbp_from_raw); None: xi_range, as in the configurations saved with
+    # models before it existed
+    lower_xi_range: tuple[float, float] | None = None
 
     @property
     def bins(self) -> int:
@@ -391,7 +394,7 @@ def training_tensors(data: PassingData, cfg: PassingTrainingConfig
 
 def sbp_distribution(raw: Tensor, cfg: SBPConfig, validate_args: bool | None = None) -> SplicedBinnedPareto:
     return sbp_from_raw(raw.float(), cfg.lower, cfg.upper, cfg.tail_alpha, xi_range=tuple(cfg.xi_range),
-                        validate_args=validate_args)
+                        validate_args=validate_args, lower_xi_range=cfg.lower_xi_range)
 
 
 def sbp_outputs(cfg: SBPConfig) -> int:

@@ -450,29 +450,33 @@ def num_raw_params(num_bins: int) -> int:
 
 def sbp_from_raw(raw: Tensor, lower: float, upper: float, tail_alpha: float = 0.05,
                  xi_range: Sequence[float] = (-0.5, 1.0), beta_floor: float = 1e-3,
-                 validate_args=None) -> SplicedBinnedPareto:
+                 validate_args=None, lower_xi_range: Sequence[float] | None = None) -> SplicedBinnedPareto:
     """Map unconstrained ``raw`` of shape (..., K + 4) to a ``SplicedBinnedPareto``.
 
     Layout of the last dimension: ``[logits (K), lower ξ, lower β, upper ξ, upper β]``.
     ξ = lo + (hi − lo)·sigmoid(r) ∈ (lo, hi) = ``xi_range`` (the open interval: with the default
     (−0.5, 1) the mean always exists); β = softplus(r) + ``beta_floor`` (yards, when the bins are).
+    ``lower_xi_range``: the lower tail's own (lo, hi), e.g. (0, 1) for a lower tail that never ends;
+    None: ``xi_range`` for both tails.
     ``raw`` is upcast to float32 (bf16/fp16 autocast outputs) before anything is computed.
     """
     raw = torch.as_tensor(raw)
     raw = raw.to(torch.promote_types(raw.dtype, torch.float32))
     if raw.shape[-1] < 6:
         raise ValueError(f"raw must have at least 6 = num_raw_params(2) entries, got {raw.shape[-1]}")
-    xi_lo, xi_hi = (float(x) for x in xi_range)
-    if not xi_hi > xi_lo:
-        raise ValueError(f"xi_range must be increasing, got {xi_range}")
+    ranges = {"xi_range": xi_range, "lower_xi_range": xi_range if lower_xi_range is None else lower_xi_range}
+    for name, (lo, hi) in ranges.items():
+        if not float(hi) > float(lo):
+            raise ValueError(f"{name} must be increasing, got {ranges[name]}")
     logits = raw[..., :-4]
 
-    def xi(r):
-        return xi_lo + (xi_hi - xi_lo) * torch.sigmoid(r)
+    def xi(r, which="xi_range"):
+        lo, hi = (float(x) for x in ranges[which])
+        return lo + (hi - lo) * torch.sigmoid(r)
 
     def beta(r):
         return F.softplus(r) + beta_floor
 
-    return SplicedBinnedPareto(logits, xi(raw[..., -4]), beta(raw[..., -3]), xi(raw[..., -2]),
+    return SplicedBinnedPareto(logits, xi(raw[..., -4], "lower_xi_range"), beta(raw[..., -3]), xi(raw[..., -2]),
                                beta(raw[..., -1]), lower=lower, upper=upper, tail_alpha=tail_alpha,
                                validate_args=validate_args)

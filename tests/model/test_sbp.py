@@ -486,6 +486,20 @@ def test_sbp_from_raw():
 
 
 
+def test_the_lower_tail_may_have_its_own_xi_range_and_then_never_ends():
+    raw = 5 * torch.randn(64, 65, generator=torch.Generator().manual_seed(2))
+    raw[:, -4] = -50.0  # the lower ξ as low as the range allows
+    both = sbp_from_raw(raw, lower=-10, upper=50, xi_range=(-0.5, 1.0))
+    own = sbp_from_raw(raw, lower=-10, upper=50, xi_range=(-0.5, 1.0), lower_xi_range=(0.0, 1.0))
+    assert (both.lower_xi < 0).all() and (own.lower_xi > 0).all()
+    torch.testing.assert_close(own.upper_xi, both.upper_xi)  # the upper tail keeps xi_range
+    far_below = torch.full((64,), -60.0)
+    assert torch.isinf(both.log_prob(far_below)).any()  # beyond some bounded lower tails: density 0
+    assert torch.isfinite(own.log_prob(far_below)).all()
+    with pytest.raises(ValueError, match="lower_xi_range"):
+        sbp_from_raw(raw, lower=-10, upper=50, lower_xi_range=(0.5, 0.5))
+
+
 # ---------------------------------------------------------------------------------------------
 # Integer observations: mid-CDF and randomized PIT
 # ---------------------------------------------------------------------------------------------
