@@ -145,6 +145,7 @@ class PlayerSetEncoder(nn.Module):
     def __init__(self, per_player: int, width: int):
         super().__init__()
         self.out_features = 5 * width  # mean and max over each side, and the QB
+        self.per_player = per_player
         self.mlp = nn.Sequential(nn.Linear(per_player + 2, width), nn.ReLU(), nn.Linear(width, width), nn.ReLU())
         flags = torch.zeros(N_PLAYERS, 2)
         flags[N_OFFENSE:, 0] = 1.0  # defense
@@ -153,11 +154,17 @@ class PlayerSetEncoder(nn.Module):
 
     def forward(self, players: Tensor, present: Tensor) -> Tensor:
         """``players`` ``[B, T, 22, P]``, ``present`` ``[B, T, 22]`` (bool) → ``[B, T, 5·width]``."""
-        flags = self.flags.to(players.dtype).expand(*players.shape[:2], -1, -1)
-        mask = present.unsqueeze(-1).to(players.dtype)
+        first, _, second, _ = self.mlp
+        # the first layer on [inputs, flags] as inputs·W_x + a per-slot bias (flags·W_f + b): the same
+        # sum without copying every player's inputs next to his flags (this runs on every player of
+        # every frame; the copy cost more than the layer)
+        slot_bias = nn.functional.linear(self.flags, first.weight[:, self.per_player:], first.bias)
+        h = torch.relu_(nn.functional.linear(players, first.weight[:, :self.per_player]) + slot_bias)
+        h = torch.relu_(second(h))
         # absent players' outputs zeroed; outputs are ≥ 0 (ReLU), so the max over a side with its
         # absentees at zero is the max over its present players
-        h = self.mlp(torch.cat([players, flags], dim=-1)) * mask
+        mask = present.unsqueeze(-1).to(h.dtype)
+        h = h * mask
         pooled = []
         for side in (slice(0, N_OFFENSE), slice(N_OFFENSE, N_PLAYERS)):
             count = mask[:, :, side].sum(dim=2).clamp(min=1)
