@@ -23,7 +23,7 @@ import torch
 from evaluation.passing_metrics import passing_score
 from features.config import load_features_config
 from pipelines.config import load_settings, parse_weeks
-from training.passing import Standardizer, load_passing_data, load_training_config
+from training.passing import INFERENCE_BATCH, Standardizer, load_passing_data, load_training_config
 from training.passing_model import PassingModel
 from training.train_passing import load_trained
 
@@ -44,7 +44,8 @@ def main() -> None:
     ap.add_argument("--home", required=True, help="project home whose lake holds the passing features")
     ap.add_argument("--season", type=int, default=2025)
     ap.add_argument("--weeks", default="1-4", help="weeks of passing features to score, e.g. 1-4")
-    ap.add_argument("--batch", type=int, default=1024, help="plays per forward pass in the batched measurement")
+    ap.add_argument("--batch", type=int, default=INFERENCE_BATCH,
+                    help="plays per forward pass in the batched measurement (default: the product's)")
     ap.add_argument("--passes", type=int, default=5, help="timed passes over every play in the batched measurement")
     ap.add_argument("--single", type=int, default=3000, help="single-play calls timed for the latency")
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0 = torch's default)")

@@ -130,8 +130,7 @@ def split_flags(context: pd.DataFrame, splits: PassingSplits) -> pd.DataFrame:
     return pd.DataFrame(out, index=context.index)
 
 
-def score_plays(model, data, run_id: str, config: PassingScoreConfig | None = None,
-                batch_size: int = 1024) -> pd.DataFrame:
+def score_plays(model, data, run_id: str, config: PassingScoreConfig | None = None) -> pd.DataFrame:
     """One row per play of ``data`` (a ``training.passing.PassingData`` read with ``model.features``)
     in ``PASSING_SCORE_PLAYS``'s columns: keys, passer and target, the outcome, the predicted median,
     10 % and 90 % quantiles and mean (``expected_yards``, NaN where a tail makes it infinite), the
@@ -152,7 +151,7 @@ def score_plays(model, data, run_id: str, config: PassingScoreConfig | None = No
     plays["yards_gained"] = plays["yards_gained"].astype("int32")
     n = len(plays)
     if n:
-        dist = model.distribution(data.seq, data.lengths, data.static_raw, batch_size=batch_size)
+        dist = model.distribution(data.seq, data.lengths, data.static_raw)
         with torch.no_grad():
             median = dist.median.double().numpy()
             quantiles = dist.quantile(torch.tensor(list(QUANTILE_LEVELS.values()), dtype=dist.dtype)).double().numpy()

@@ -477,7 +477,12 @@ def by_length(lengths: Tensor, size: int) -> tuple[Tensor, list[tuple[Tensor, in
                    for start in range(0, len(order), size)]
 
 
-def predict(net: nn.Module, data: Tensors, device: torch.device, batch_size: int = 1024) -> Tensor:
+# plays per forward pass at inference: on the 2-core dev machine 256 ran ~1.5–1.9x faster per play than
+# 1,024 (a batch's activations then stay nearer the CPU's caches; docs/benchmarks.md)
+INFERENCE_BATCH = 256
+
+
+def predict(net: nn.Module, data: Tensors, device: torch.device, batch_size: int = INFERENCE_BATCH) -> Tensor:
     """The network's raw outputs for every row (float32, on the CPU), in the rows' order."""
     net.eval()
     order, batches = by_length(data.lengths, batch_size)

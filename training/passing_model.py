@@ -20,8 +20,8 @@ import torch
 from torch import Tensor
 from torch.nn.utils import parametrize
 
-from training.passing import (PassingTrainingConfig, Standardizer, by_length, gaussian_distribution, passing_net,
-                              sbp_distribution, sbp_outputs, unsort)
+from training.passing import (INFERENCE_BATCH, PassingTrainingConfig, Standardizer, by_length, gaussian_distribution,
+                              passing_net, sbp_distribution, sbp_outputs, unsort)
 from training.tcn import PassingNet
 
 HEADS = ("sbp", "gaussian")
@@ -63,7 +63,7 @@ class PassingModel:
         return cls(head, passing_net(features, scale, config, n_out, max_frames), scale, list(features), config,
                    max_frames)
 
-    def raw(self, seq, lengths, static_raw, device: torch.device | str = "cpu", batch_size: int = 1024,
+    def raw(self, seq, lengths, static_raw, device: torch.device | str = "cpu", batch_size: int = INFERENCE_BATCH,
             bf16: bool | None = None) -> Tensor:
         """The network's unconstrained outputs ``[n, n_out]`` (float32, CPU) for ``n`` plays:
         ``seq [n, T ≤ max_frames, 22, 8]``, ``lengths [n]``, ``static_raw [n, len(features)]``.
@@ -107,7 +107,7 @@ class PassingModel:
         return self._frozen[1]
 
     def distribution(self, seq, lengths, static_raw, device: torch.device | str = "cpu",
-                     batch_size: int = 1024, bf16: bool | None = None) -> torch.distributions.Distribution:
+                     batch_size: int = INFERENCE_BATCH, bf16: bool | None = None) -> torch.distributions.Distribution:
         """The predicted distribution of the yards gained, batch ``[n]``.  Its parameters are valid by
         construction (``sbp_from_raw``, softplus), so torch's argument checks are off: they would
         only add operators to every call."""
