@@ -154,10 +154,9 @@ class PlayerSetEncoder(nn.Module):
 
     def forward(self, players: Tensor, present: Tensor) -> Tensor:
         """``players`` ``[B, T, 22, P]``, ``present`` ``[B, T, 22]`` (bool) → ``[B, T, 5·width]``."""
-        first, _, second, _ = self.mlp
+        first, _, second, _ = self.mlp  # the Sequential names the parameters; its layers are applied here
         # the first layer on [inputs, flags] as inputs·W_x + a per-slot bias (flags·W_f + b): the same
-        # sum without copying every player's inputs next to his flags (this runs on every player of
-        # every frame; the copy cost more than the layer)
+        # sum without copying the flags beside the inputs of every player of every frame
         slot_bias = nn.functional.linear(self.flags, first.weight[:, self.per_player:], first.bias)
         h = torch.relu_(nn.functional.linear(players, first.weight[:, :self.per_player]) + slot_bias)
         h = torch.relu_(second(h))
