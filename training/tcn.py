@@ -146,7 +146,8 @@ class PlayerSetEncoder(nn.Module):
         super().__init__()
         self.out_features = 5 * width  # mean and max over each side, and the QB
         self.per_player = per_player
-        self.mlp = nn.Sequential(nn.Linear(per_player + 2, width), nn.ReLU(), nn.Linear(width, width), nn.ReLU())
+        self.first = nn.Linear(per_player + 2, width)  # over [inputs, flags]; applied split in forward
+        self.second = nn.Linear(width, width)
         flags = torch.zeros(N_PLAYERS, 2)
         flags[N_OFFENSE:, 0] = 1.0  # defense
         flags[0, 1] = 1.0  # slot 0: the QB
@@ -154,12 +155,12 @@ class PlayerSetEncoder(nn.Module):
 
     def forward(self, players: Tensor, present: Tensor) -> Tensor:
         """``players`` ``[B, T, 22, P]``, ``present`` ``[B, T, 22]`` (bool) → ``[B, T, 5·width]``."""
-        first, _, second, _ = self.mlp  # the Sequential names the parameters; its layers are applied here
         # the first layer on [inputs, flags] as inputs·W_x + a per-slot bias (flags·W_f + b): the same
         # sum without copying the flags beside the inputs of every player of every frame
-        slot_bias = nn.functional.linear(self.flags, first.weight[:, self.per_player:], first.bias)
-        h = torch.relu_(nn.functional.linear(players, first.weight[:, :self.per_player]) + slot_bias)
-        h = torch.relu_(second(h))
+        w = self.first.weight
+        slot_bias = nn.functional.linear(self.flags, w[:, self.per_player:], self.first.bias)
+        h = torch.relu_(nn.functional.linear(players, w[:, :self.per_player]) + slot_bias)
+        h = torch.relu_(self.second(h))
         # absent players' outputs zeroed; outputs are ≥ 0 (ReLU), so the max over a side with its
         # absentees at zero is the max over its present players
         mask = present.unsqueeze(-1).to(h.dtype)
