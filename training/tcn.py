@@ -144,6 +144,8 @@ class PlayerSetEncoder(nn.Module):
 
     def __init__(self, per_player: int, width: int):
         super().__init__()
+        if N_PLAYERS != 2 * N_OFFENSE:  # pragma: no cover - the schema's constants; forward pools equal sides
+            raise ValueError(f"the set encoder pools two sides of {N_OFFENSE}; {N_PLAYERS} slots in all")
         self.out_features = 5 * width  # mean and max over each side, and the QB
         self.per_player = per_player
         self.first = nn.Linear(per_player + 2, width)  # over [inputs, flags]; applied split in forward
@@ -159,17 +161,18 @@ class PlayerSetEncoder(nn.Module):
         # sum without copying the flags beside the inputs of every player of every frame
         w = self.first.weight
         slot_bias = nn.functional.linear(self.flags, w[:, self.per_player:], self.first.bias)
-        h = torch.relu_(nn.functional.linear(players, w[:, :self.per_player]) + slot_bias)
-        h = torch.relu_(self.second(h))
+        h = nn.functional.linear(players, w[:, :self.per_player]).add_(slot_bias).relu_()
+        h = self.second(h).relu_()
         # absent players' outputs zeroed; outputs are ≥ 0 (ReLU), so the max over a side with its
         # absentees at zero is the max over its present players
         mask = present.unsqueeze(-1).to(h.dtype)
-        h = h * mask
-        pooled = []
-        for side in (slice(0, N_OFFENSE), slice(N_OFFENSE, N_PLAYERS)):
-            count = mask[:, :, side].sum(dim=2).clamp(min=1)
-            pooled += [h[:, :, side].sum(dim=2) / count, h[:, :, side].amax(dim=2)]
-        return torch.cat([*pooled, h[:, :, 0]], dim=-1)
+        h = h * mask  # not in place: the ReLU's backward reads its output
+        # both sides pooled by one reduction each over a [side, player] view (the sides are equal, 11 + 11):
+        # half the time of reducing the two slices apart, the same sums
+        sides = h.unflatten(2, (2, N_OFFENSE))                                 # [B, T, side, player, W]
+        count = mask.unflatten(2, (2, N_OFFENSE)).sum(dim=3).clamp_(min=1)    # [B, T, side, 1]
+        pooled = torch.stack([sides.sum(dim=3) / count, sides.amax(dim=3)], dim=3)  # [B, T, side, mean/max, W]
+        return torch.cat([pooled.flatten(2), h[:, :, 0]], dim=-1)
 
 
 class PassingNet(nn.Module):
