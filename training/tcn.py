@@ -41,22 +41,28 @@ LANDING_SCALE = 10.0  # yd
 LANDING_COLUMNS = ("landing_x", "landing_y", "flight_time")  # of the passing table, in frame_inputs' order
 
 
-def frame_inputs(seq: Tensor, landing: Tensor | None = None) -> Tensor:
+def frame_inputs(seq: Tensor, landing: Tensor | None = None, present: Tensor | None = None) -> Tensor:
     """``[B, T, 22, 8]`` tracking tensor → ``[B, T, 22·10]`` scaled inputs (padding stays finite): per
     player x, y, vx, vy, ax, ay scaled, then sin/cos of ``dir``, sin/cos of ``o``.  With ``landing``
     (``[B, 3]``: the pass's ``landing_x``, ``landing_y`` and ``flight_time``), four more per player
     (``[B, T, 22·14]``, see ``landing_inputs``).  Whole-tensor operations (not one per channel): this
-    runs on every frame of every play."""
+    runs on every frame of every play.  ``present``: ``players_present(seq)`` when the caller has it."""
     scale = seq.new_tensor([FIELD_LENGTH, FIELD_WIDTH, SPEED_SCALE, SPEED_SCALE, ACCEL_SCALE, ACCEL_SCALE])
     angles = torch.deg2rad(seq[..., 6:8])                                   # dir, o
     turns = torch.stack([torch.sin(angles), torch.cos(angles)], dim=-1)   # [..., 2 angles, sin/cos]
     parts = [seq[..., :6] / scale, turns.flatten(-2)]
     if landing is not None:
-        parts.append(landing_inputs(seq, landing))
+        parts.append(landing_inputs(seq, landing, present))
     return torch.cat(parts, dim=-1).flatten(-2)
 
 
-def landing_inputs(seq: Tensor, landing: Tensor) -> Tensor:
+def players_present(seq: Tensor) -> Tensor:
+    """``[B, T, 22]``: whether each slot holds a player in each frame (an absent one, and padding, is
+    an all-zero row)."""
+    return (seq != 0).any(dim=-1)
+
+
+def landing_inputs(seq: Tensor, landing: Tensor, present: Tensor | None = None) -> Tensor:
     """Each player's place relative to where the pass comes down, ``[B, T, 22, 4]``, in units of
     ``LANDING_SCALE``: the offset (x − landing_x, y − landing_y), its length, and the distance to the
     landing point of the place he would reach by the ball's arrival at his current velocity
@@ -71,8 +77,8 @@ def landing_inputs(seq: Tensor, landing: Tensor) -> Tensor:
     dx, dy = seq[..., 0] - lx, seq[..., 1] - ly
     ahead_x, ahead_y = dx + seq[..., 2] * flight, dy + seq[..., 3] * flight
     out = torch.stack([dx, dy, torch.hypot(dx, dy), torch.hypot(ahead_x, ahead_y)], dim=-1) / LANDING_SCALE
-    present = (seq != 0).any(dim=-1, keepdim=True)
-    return torch.where(present, out, torch.zeros((), dtype=out.dtype, device=out.device))
+    present = players_present(seq) if present is None else present
+    return torch.where(present.unsqueeze(-1), out, torch.zeros((), dtype=out.dtype, device=out.device))
 
 
 def receptive_field(kernel_size: int, n_blocks: int) -> int:
@@ -215,9 +221,9 @@ class PassingNet(nn.Module):
         landing = None
         if self.landing_index is not None:  # back from the standardized static features (float32)
             landing = static[:, self.landing_index].float() * self.landing_std + self.landing_mean
-        inputs = frame_inputs(seq, landing)
+        present = players_present(seq) if self.players is not None else None
+        inputs = frame_inputs(seq, landing, present)
         if self.players is not None:
-            present = (seq != 0).any(dim=-1)
             inputs = self.players(inputs.unflatten(-1, (N_PLAYERS, -1)), present)
         state = last_valid(self.tcn(inputs), lengths)
         return self.head(torch.cat([state, static], dim=-1))
