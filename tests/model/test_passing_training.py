@@ -123,13 +123,13 @@ def test_the_learning_rate_is_cut_only_after_stalled_epochs(cfg, tensors):
 def test_the_sbp_loss_stays_finite_and_pulls_a_bounded_tail_out_to_a_play_beyond_it(cfg):
     """A play beyond its predicted upper tail's end (ξ < 0) has density 0: the training loss is
     finite there and its gradient lengthens that tail (raises ξ and β)."""
-    k = cfg.sbp.bins
-    raw = torch.zeros(1, k + 4)
+    sbp = cfg.sbp.model_copy(update={"xi_range": (-0.5, 1.0)})  # tails that may end (the default's never do)
+    raw = torch.zeros(1, sbp.bins + 4)
     raw[0, -2] = -6.0  # upper ξ ≈ −0.5: the tail ends about 2β beyond the 95 % quantile
     raw.requires_grad_(True)
     y = torch.tensor([60.0])
-    assert sbp_distribution(raw.detach(), cfg.sbp).log_prob(y).item() == -float("inf")
-    loss = sbp_loss(cfg.sbp)(raw, y)
+    assert sbp_distribution(raw.detach(), sbp).log_prob(y).item() == -float("inf")
+    loss = sbp_loss(sbp)(raw, y)
     assert torch.isfinite(loss)
     loss.backward()
     assert raw.grad[0, -2] < 0 and raw.grad[0, -1] < 0  # descent raises upper ξ and upper β
