@@ -8,6 +8,7 @@ scoring a play needs: the network's forward pass, the SBP built from its outputs
 of the given weeks, so sequence lengths are the real ones.
 
     .venv/bin/python bench/passing_inference.py --home /tmp/etl --weeks 1-4 [--threads N] [--untrained] [--bf16]
+        [--compiled]
 """
 
 from __future__ import annotations
@@ -28,8 +29,8 @@ from training.passing_model import PassingModel
 from training.train_passing import load_trained
 
 
-def score(model: PassingModel, seq, lengths, static, y, bf16: bool = False) -> np.ndarray:
-    return outputs(model, model.raw(seq, lengths, static, batch_size=len(lengths), bf16=bf16), y)
+def score(model: PassingModel, seq, lengths, static, y, bf16: bool = False, compiled: bool = False) -> np.ndarray:
+    return outputs(model, model.raw(seq, lengths, static, batch_size=len(lengths), bf16=bf16, compiled=compiled), y)
 
 
 def outputs(model: PassingModel, raw: torch.Tensor, y) -> np.ndarray:
@@ -51,6 +52,8 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0 = torch's default)")
     ap.add_argument("--untrained", action="store_true", help="an untrained network of the configured size")
     ap.add_argument("--bf16", action="store_true", help="the forward pass under bfloat16 autocast on the CPU")
+    ap.add_argument("--compiled", action="store_true",
+                    help="the network through torch.compile (its compilation is the warm-up pass, reported apart)")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -77,14 +80,19 @@ def main() -> None:
     passes = []
     for attempt in range(args.passes + 1):
         t0, c0 = time.perf_counter(), time.process_time()
-        raw = model.raw(data.seq, data.lengths, data.static_raw, batch_size=args.batch, bf16=args.bf16)
+        raw = model.raw(data.seq, data.lengths, data.static_raw, batch_size=args.batch, bf16=args.bf16,
+                        compiled=args.compiled)
         net_wall = time.perf_counter() - t0
         outputs(model, raw, data.y)
         if attempt:
             passes.append((time.perf_counter() - t0, net_wall, time.process_time() - c0))
+        elif args.compiled:
+            print(f"warm-up pass with the compilation: {time.perf_counter() - t0:.1f} s wall, "
+                  f"{time.process_time() - c0:.1f} s CPU")
     wall, net_wall, cpu = np.median(np.array(passes), axis=0)
     walls = sorted(1e3 * p[0] / n for p in passes)
-    print(f"batched ({args.batch}/batch{', bf16' if args.bf16 else ''}): {1e3 * wall / n:.4f} ms per play wall, "
+    mode = "".join([", bf16" if args.bf16 else "", ", compiled" if args.compiled else ""])
+    print(f"batched ({args.batch}/batch{mode}): {1e3 * wall / n:.4f} ms per play wall, "
           f"median of {len(passes)} passes ({walls[0]:.4f}–{walls[-1]:.4f}; network {1e3 * net_wall / n:.4f}, "
           f"distribution {1e3 * (wall - net_wall) / n:.4f}), {1e3 * cpu / n:.4f} ms CPU ({n / wall:,.0f} plays/s)"
           f"   goal ≤ 0.1 ms")
@@ -103,7 +111,8 @@ def main() -> None:
     for k, i in enumerate(picks):
         rows = slice(i, i + 1)
         t0 = time.perf_counter()
-        score(model, data.seq[rows], data.lengths[rows], data.static_raw[rows], data.y[rows], args.bf16)
+        score(model, data.seq[rows], data.lengths[rows], data.static_raw[rows], data.y[rows], args.bf16,
+              args.compiled)
         if k >= 50:  # warm-up calls are not counted
             times.append(time.perf_counter() - t0)
     ms = 1e3 * np.array(times)

@@ -64,16 +64,19 @@ class PassingModel:
                    max_frames)
 
     def raw(self, seq, lengths, static_raw, device: torch.device | str = "cpu", batch_size: int = INFERENCE_BATCH,
-            bf16: bool | None = None) -> Tensor:
+            bf16: bool | None = None, compiled: bool = False) -> Tensor:
         """The network's unconstrained outputs ``[n, n_out]`` (float32, CPU) for ``n`` plays:
         ``seq [n, T ≤ max_frames, 22, 8]``, ``lengths [n]``, ``static_raw [n, len(features)]``.
-        ``bf16``: the forward pass under bfloat16 autocast; None = on CUDA only, as in training."""
+        ``bf16``: the forward pass under bfloat16 autocast; None = on CUDA only, as in training.
+        ``compiled``: the network run through ``torch.compile`` (fused kernels; needs a C++ compiler
+        on the CPU): the first calls compile for tens of seconds, which pays only in a process that
+        scores many plays (a service); the same outputs to float rounding."""
         seq, lengths, static = self._inputs(seq, lengths, static_raw)
         if not len(lengths):
             return torch.empty(0, self.net.head[-1].out_features)
         device = torch.device(device)
         bf16 = device.type == "cuda" if bf16 is None else bf16
-        net = self._inference_net(device)
+        net = self._inference_net(device, compiled)
         order, batches = by_length(lengths, batch_size)  # plays of similar length together, padding cut
         out = []
         with (torch.inference_mode(), torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=bf16),
@@ -83,12 +86,13 @@ class PassingModel:
                                static[rows].to(device)).float().cpu())
         return unsort(torch.cat(out), order)
 
-    def _inference_net(self, device: torch.device) -> PassingNet:
+    def _inference_net(self, device: torch.device, compiled: bool = False) -> torch.nn.Module:
         """An eval-mode copy of the network on ``device`` whose weight-normed kernels are plain weights
         (computed once, not at every call: for one play, the weight norms and the module walks of
         ``.to()``/``.eval()`` cost about as much as the convolutions).  Made again when a weight
         changes (in-place updates bump a tensor's version) or the device does; ``self.net`` is
-        left as it is, so training can go on."""
+        left as it is, so training can go on.  ``compiled``: that copy through ``torch.compile``, made
+        once and kept beside it."""
         key = (str(device), tuple((id(p), p._version) for p in self.net.parameters()))
         if self._frozen is None or self._frozen[0] != key:
             # a new network loaded with the weights: deepcopy of the parametrized network failed for a
@@ -103,15 +107,18 @@ class PassingModel:
                 if parametrize.is_parametrized(module, "weight"):
                     parametrize.remove_parametrizations(module, "weight")  # keeps the normed weight
             net.requires_grad_(False)
-            self._frozen = (key, net)
-        return self._frozen[1]
+            self._frozen = (key, net, None)
+        if compiled and self._frozen[2] is None:  # shapes vary by batch (plays, frames): one dynamic graph
+            self._frozen = (*self._frozen[:2], torch.compile(self._frozen[1], dynamic=True))
+        return self._frozen[2 if compiled else 1]
 
     def distribution(self, seq, lengths, static_raw, device: torch.device | str = "cpu",
-                     batch_size: int = INFERENCE_BATCH, bf16: bool | None = None) -> torch.distributions.Distribution:
+                     batch_size: int = INFERENCE_BATCH, bf16: bool | None = None,
+                     compiled: bool = False) -> torch.distributions.Distribution:
         """The predicted distribution of the yards gained, batch ``[n]``.  Its parameters are valid by
         construction (``sbp_from_raw``, softplus), so torch's argument checks are off: they would
         only add operators to every call."""
-        return self.distribution_of(self.raw(seq, lengths, static_raw, device, batch_size, bf16))
+        return self.distribution_of(self.raw(seq, lengths, static_raw, device, batch_size, bf16, compiled))
 
     def distribution_of(self, raw: Tensor) -> torch.distributions.Distribution:
         """The distribution of this head for the network's outputs ``raw`` (``self.raw``)."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+
 import numpy as np
 import pytest
 import torch
@@ -111,3 +113,18 @@ def test_inference_uses_the_current_weights_and_leaves_the_training_network_as_i
     assert not torch.allclose(second, first)
     torch.testing.assert_close(model.raw(seq, lengths, static), second)
     assert any(parametrize.is_parametrized(m, "weight") for m in model.net.modules())
+
+
+@pytest.mark.skipif(not (shutil.which("c++") or shutil.which("g++")),
+                    reason="torch.compile on the CPU needs a C++ compiler")
+def test_the_compiled_network_gives_the_same_outputs_and_follows_new_weights(cfg):
+    torch.manual_seed(0)
+    model = PassingModel.build("sbp", FEATURES, _unit_scale(), cfg, max_frames=T)
+    seq, lengths, static = _inputs(n=6)
+    torch.testing.assert_close(model.raw(seq, lengths, static, batch_size=4, compiled=True),
+                               model.raw(seq, lengths, static, batch_size=4), rtol=1e-4, atol=1e-5)
+    with torch.no_grad():
+        for p in model.net.parameters():
+            p.mul_(1.1)
+    torch.testing.assert_close(model.raw(seq, lengths, static, batch_size=4, compiled=True),
+                               model.raw(seq, lengths, static, batch_size=4), rtol=1e-4, atol=1e-5)
