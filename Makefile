@@ -73,7 +73,10 @@ bench-passing: java $(STAMP)  ## the passing model's bars on demo weeks (ingest,
 	  $(BIN)/trackflow prepare --season 2025 --weeks $(BENCH_WEEKS) && \
 	  $(BIN)/trackflow select --season 2025 --weeks $(BENCH_WEEKS) && \
 	  $(BIN)/trackflow train passing --season 2025 --weeks $(BENCH_WEEKS) && \
-	  $(BIN)/python bench/passing_inference.py --home $(BENCH_HOME) --weeks $(BENCH_WEEKS)
+	  $(BIN)/python bench/passing_inference.py --home $(BENCH_HOME) --weeks $(BENCH_WEEKS) && \
+	  if command -v c++ >/dev/null 2>&1; then \
+	    $(BIN)/python bench/passing_inference.py --home $(BENCH_HOME) --weeks $(BENCH_WEEKS) --compiled --bf16; \
+	  else echo "no C++ compiler: the compiled (torch.compile) inference is not timed"; fi
 
 lock:  ## re-resolve requirements.in into requirements.lock in a scratch venv
 	rm -rf .lockenv && $(PYTHON) -m venv .lockenv
