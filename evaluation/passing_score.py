@@ -260,6 +260,17 @@ def aggregate(plays: pd.DataFrame, players: pd.DataFrame | None = None) -> dict[
     return out
 
 
+def leaders(by_passer_season: pd.DataFrame, top: int, min_plays: int) -> pd.DataFrame:
+    """The ``top`` passers of ``by_passer_season`` by mean score among those with at least
+    ``min_plays`` scored plays (a mean over a handful of plays says little: a backup's single
+    completion would lead), ties by more plays; plays without a passer are left out."""
+    if min_plays < 1 or top < 0:
+        raise ValueError(f"leaders: min_plays must be ≥ 1 and top ≥ 0, got min_plays={min_plays}, top={top}")
+    eligible = by_passer_season[by_passer_season["passer_nfl_id"].notna()
+                                & (by_passer_season["plays"] >= min_plays)]
+    return eligible.sort_values(["score_mean", "plays"], ascending=False, kind="stable").head(top)
+
+
 # --- the stage ----------------------------------------------------------------------------------
 
 @dataclass

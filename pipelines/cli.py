@@ -331,9 +331,11 @@ def score_passing_command(
         None, "--run-id", help="MLflow run of `train passing` whose SBP model scores the plays "
                                "(default: the newest finished one).", callback=_run_id_option),
     top: int = typer.Option(10, min=0, help="Passers to print, by mean score (0: none)."),
+    min_plays: int = typer.Option(20, min=1, help="Printed passers need at least this many scored plays "
+                                                  "(the Parquet and MLflow tables keep every passer)."),
 ) -> None:
     """Score each play 0–100 (the CDF of its yards under the predicted SBP), aggregate per passer per game, season and split (conf/scoring.yaml) into lake/scores/passing, log to MLflow."""
-    from evaluation.passing_score import score_passing
+    from evaluation.passing_score import leaders, score_passing
 
     settings = _settings(ctx)
     # ValueError: no trained run, a bad run id, or data the model cannot read; the message names it
@@ -347,10 +349,14 @@ def score_passing_command(
         typer.echo(f"note: the season's scored plays come from {len(result.model_run_ids)} models "
                    f"({', '.join(result.model_run_ids)}); rescore all its weeks to compare passers on one model")
     if top:
-        table = result.by_passer_season.sort_values("score_mean", ascending=False).head(top)
+        table = leaders(result.by_passer_season, top, min_plays)
+        passers = int(result.by_passer_season["passer_nfl_id"].notna().sum())
         columns = ["passer_name", "passer_nfl_id", "games", "plays", "score_mean", "score_se", "score_median",
                    "share_above_50", "yards_over_expected"]
-        typer.echo(table[columns].to_markdown(index=False, floatfmt=".2f"))
+        typer.echo(f"top {len(table)} passers by mean score, of the {passers} with scored plays "
+                   f"(at least {min_plays} plays to be listed):")
+        if len(table):
+            typer.echo(table[columns].to_markdown(index=False, floatfmt=".2f"))
     typer.echo(f"model run {result.model_run_id}; MLflow run {result.run_id}")
 
 

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 import torch
 
-from evaluation.passing_score import (PassingScoreConfig, aggregate, load_scoring_config, score_plays,
+from evaluation.passing_score import (PassingScoreConfig, aggregate, leaders, load_scoring_config, score_plays,
                                       split_flags)
 from pipelines import lake
 from pipelines.config import ConfigError
@@ -227,3 +227,14 @@ def test_aggregates_of_no_plays_are_empty_tables_with_their_columns():
                          ("by_passer_season", PASSING_SCORE_BY_PASSER_SEASON),
                          ("by_passer_split", PASSING_SCORE_BY_PASSER_SPLIT)):
         assert tables[name].empty and list(tables[name].columns) == schema.names
+
+
+def test_leaders_rank_by_mean_score_among_passers_with_enough_plays():
+    season = pd.DataFrame({"passer_nfl_id": pd.array([1, 2, 3, 4, None], dtype="Int64"),
+                           "plays": [1, 30, 25, 35, 40], "score_mean": [99.0, 60.0, 70.0, 60.0, 90.0]})
+    # the one-play passer and the plays without a passer are left out; a tie goes to more plays
+    assert leaders(season, top=10, min_plays=20)["passer_nfl_id"].tolist() == [3, 4, 2]
+    assert leaders(season, top=1, min_plays=1)["passer_nfl_id"].tolist() == [1]
+    assert leaders(season, top=10, min_plays=50).empty
+    with pytest.raises(ValueError, match="min_plays must be ≥ 1"):
+        leaders(season, top=10, min_plays=0)

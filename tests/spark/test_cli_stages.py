@@ -5,6 +5,7 @@ XGBoost, PyTorch and MLflow, in-process."""
 from __future__ import annotations
 
 import json
+import re
 
 import mlflow
 import numpy as np
@@ -90,6 +91,7 @@ def test_score_passing_scores_every_play_and_writes_the_aggregates(project):
     # runs after the training test above: the model is its run's
     out = project["run"]("score", "passing", *WEEK)
     assert out.exit_code == 0, out.output
+    assert re.search(r"top \d+ passers by mean score, of the \d+ with scored plays \(at least 20 plays", out.output)
     settings = project["settings"]
     root = settings.paths.lake / "scores" / "passing"
     features = lake.read_weeks(settings.paths.lake / "features" / "passing", 2025, [1], columns=["game_id", "play_id"])
