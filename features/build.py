@@ -30,6 +30,11 @@ defense always starts at slot 11 (``pipelines.schema.N_OFFENSE``).
 
 **Ghosting samples** need every observed and future frame of the defender; a defender missing one
 of them (a cleaned-away frame) gives no sample.
+
+**Higher-order functions** (``transform``, ``aggregate``, ``forall``) are written as SQL text
+(``F.expr``), not as Python lambdas: PySpark names a lambda's variable afresh on every call (``x_12``,
+``x_25``…) and the name lands in the generated Java code, so every week compiled eight large classes
+again (Janino, then HotSpot's C2: seconds of CPU a week); SQL text keeps the names it is written with.
 """
 
 from __future__ import annotations
@@ -86,8 +91,11 @@ def _read(spark, root: Path, season: int, week: int) -> DataFrame:
 
 def play_context(plays: DataFrame, tracking: DataFrame, cfg: FeaturesConfig) -> DataFrame:
     """One row per play: situation, outcome, the key frames and the line of scrimmage left→right."""
+    # play_direction as 1 (left) / 0: a string aggregate (first, max) would make this a sort-based
+    # aggregate, sorting every row of the week by play
+    left = F.max(F.when(F.col("play_direction") == "left", 1).when(F.col("play_direction").isNotNull(), 0))
     events = tracking.groupBy(*PLAY_KEYS).agg(
-        F.first("play_direction", ignorenulls=True).alias("play_direction"),
+        F.when(left == 1, "left").when(left == 0, "right").alias("play_direction"),
         F.min(F.when(F.col("event") == "ball_snap", F.col("frame_id"))).alias("snap_frame"),
         F.min(F.when(F.col("event") == "pass_forward", F.col("frame_id"))).alias("release_frame"),
         F.min(F.when(F.col("event") == "pass_arrived", F.col("frame_id"))).alias("arrival_frame"),
@@ -195,10 +203,12 @@ def frames(tracking: DataFrame, ctx: DataFrame, players: DataFrame, cfg: Feature
     fr = fr.withColumns({**{f"_{r}": F.max(F.when(cond, point)).over(in_frame) for r, cond in refs.items()},
                          **{f"_{s}": F.collect_list(F.when(F.col("side") == s, point)).over(in_frame) for s in "OD"}})
     others = F.when(F.col("side") == "O", F.col("_D")).when(F.col("side") == "D", F.col("_O"))
-    dist = F.transform(others, lambda o: F.hypot(o["x"] - F.col("x"), o["y"] - F.col("y")))
-    fr = fr.withColumn("_opp", F.element_at(others, F.array_position(dist, F.array_min(dist)).cast("int")))
+    fr = fr.withColumn("_others", others)
+    dist = F.expr("transform(_others, o -> hypot(o.x - x, o.y - y))")
+    fr = fr.withColumn("_opp", F.element_at("_others", F.array_position(dist, F.array_min(dist)).cast("int")))
     fr = fr.select("*", *[F.col(f"_{r}.{c}").alias(f"{r}_{c}") for r in ("qb", "target", "ball", "opp")
-                          for c in ("x", "y", "vx", "vy")]).drop("_qb", "_target", "_ball", "_opp", "_O", "_D")
+                          for c in ("x", "y", "vx", "vy")])
+    fr = fr.drop("_qb", "_target", "_ball", "_opp", "_O", "_D", "_others")
     rel = {}
     for r in ("qb", "target", "ball", "opp"):
         rel |= _relation(r)
@@ -230,10 +240,17 @@ def _count(cond: Column) -> Column:
     return F.sum(F.when(cond, 1).otherwise(0)).cast("int")
 
 
-def _mean(cond: Column, col: str) -> Column:
-    """Mean over the rows matching ``cond``, summed in sorted order so that reruns give the same bits."""
-    vals = F.sort_array(F.collect_list(F.when(cond, F.col(col))))
-    return F.try_divide(F.aggregate(vals, F.lit(0.0), lambda acc, v: acc + v), F.size(vals))
+def _sorted_values(cond: Column, col: str) -> Column:
+    """The values of ``col`` on the rows matching ``cond``, sorted: ``_sorted_mean`` averages them."""
+    return F.sort_array(F.collect_list(F.when(cond, F.col(col))))
+
+
+def _sorted_mean(values: str) -> Column:
+    """The mean of the array column ``values``, summed in sorted order so that reruns give the same bits."""
+    return F.expr(f"try_divide(aggregate({values}, 0D, (acc, v) -> acc + v), size({values}))")
+
+
+_MEANS = ("receivers_separation_mean", "defense_speed_mean", "offense_speed_mean", "defense_ball_distance_mean")
 
 
 def play_features(fr: DataFrame, ctx: DataFrame, cfg: FeaturesConfig) -> DataFrame:
@@ -246,6 +263,10 @@ def play_features(fr: DataFrame, ctx: DataFrame, cfg: FeaturesConfig) -> DataFra
     frame = F.col("frame_id")
     at_snap, at_rel = frame == F.col("snap_frame"), frame == F.col("release_frame")
     depth = F.col("x") - F.col("los_x")
+    at_arrival = frame == F.col("arrival_frame")
+    # Every feature reads the snap, release or arrival frame, or the QB's rows up to the release: the
+    # aggregate reads those rows only (~1/7 of the frames; its collect_lists make it an interpreted one)
+    f = f.filter(at_snap | at_rel | at_arrival | (qb & (frame <= F.col("release_frame"))))
     agg = f.groupBy(*PLAY_KEYS).agg(
         F.max(F.when(at_snap & qb, F.col("nfl_id"))).alias("passer_nfl_id"),  # who threw: an id, not a feature
         # at the snap
@@ -271,22 +292,23 @@ def play_features(fr: DataFrame, ctx: DataFrame, cfg: FeaturesConfig) -> DataFra
         _at(at_rel & tgt, F.least(F.col("y"), F.lit(FIELD_WIDTH) - F.col("y"))).alias("target_sideline_distance"),
         _at(at_rel & tgt, F.col("d_qb")).alias("target_qb_distance"),
         _at(at_rel & tgt, F.col("vx")).alias("target_vx"),
-        _mean(at_rel & elig, "d_opp").alias("receivers_separation_mean"),
+        _sorted_values(at_rel & elig, "d_opp").alias("receivers_separation_mean"),  # its mean below
         F.min(F.when(at_rel & elig, F.col("d_opp"))).alias("receivers_separation_min"),
         F.max(F.when(at_rel & elig, F.col("d_opp"))).alias("receivers_separation_max"),
         _count(at_rel & elig & (depth > F.col("yards_to_go"))).alias("receivers_beyond_sticks"),
         _count(at_rel & elig & (depth > cfg.deep_depth)).alias("receivers_deep"),
-        _mean(at_rel & D, "s").alias("defense_speed_mean"),
-        _mean(at_rel & O, "s").alias("offense_speed_mean"),
-        _mean(at_rel & D, "d_ball").alias("defense_ball_distance_mean"),
+        _sorted_values(at_rel & D, "s").alias("defense_speed_mean"),  # its mean below
+        _sorted_values(at_rel & O, "s").alias("offense_speed_mean"),  # its mean below
+        _sorted_values(at_rel & D, "d_ball").alias("defense_ball_distance_mean"),  # its mean below
         # the pass: the ball where it arrives
-        _at((frame == F.col("arrival_frame")) & F.col("nfl_id").isNull(), depth).alias("pass_depth"),
-        _at((frame == F.col("arrival_frame")) & F.col("nfl_id").isNull(), F.col("x")).alias("landing_x"),
-        _at((frame == F.col("arrival_frame")) & F.col("nfl_id").isNull(), F.col("y")).alias("landing_y"),
+        _at(at_arrival & F.col("nfl_id").isNull(), depth).alias("pass_depth"),
+        _at(at_arrival & F.col("nfl_id").isNull(), F.col("x")).alias("landing_x"),
+        _at(at_arrival & F.col("nfl_id").isNull(), F.col("y")).alias("landing_y"),
         _at(at_rel & qb, F.col("x")).alias("qb_x_release"),
         _at(at_rel & qb, F.col("y")).alias("qb_y_release"),
     )
     return (rel.join(agg, PLAY_KEYS)
+            .withColumns({name: _sorted_mean(name) for name in _MEANS})
             .withColumns({
                 "time_to_throw": (F.col("release_frame") - F.col("snap_frame")) / FPS,
                 "flight_time": (F.col("arrival_frame") - F.col("release_frame")) / FPS,
@@ -309,16 +331,15 @@ def passing_table(fr: DataFrame, feats: DataFrame, cfg: FeaturesConfig) -> DataF
     seq_len = F.col("release_frame") - start + 1
     width = T_ * N_PLAYERS  # cells in the tensor
     zero = F.lit(0.0).cast("float")
-    zeros = F.array_repeat(zero, len(SEQ_FEATURES))
     cells, n = F.col("cells"), F.col("n")  # the play's (cell, values) pairs sorted by cell; its valid cells
     # The common case, every valid cell present once: the sorted cells are the tensor, then padding.
     complete = ((F.size(cells) == n) & (cells[0]["cell"] == 0) & (F.element_at(cells, -1)["cell"] == n - 1)
                 & (F.size(F.array_distinct(cells["cell"])) == n))
     dense = F.concat(F.flatten(cells["v"]), F.array_repeat(zero, ((width - n) * len(SEQ_FEATURES)).cast("int")))
     # Otherwise (a player without a slot, a frame missing a player) a lookup per cell, zeros where absent.
-    lookup = F.map_from_entries(cells)
-    sparse = F.flatten(F.transform(F.sequence(F.lit(0), F.lit(width - 1)),
-                                   lambda i: F.coalesce(F.element_at(lookup, i), zeros)))
+    sparse = F.expr(f"flatten(transform(sequence(0, {width - 1}), "
+                    f"i -> coalesce(element_at(map_from_entries(cells), i), array_repeat(CAST(0 AS FLOAT), "
+                    f"{len(SEQ_FEATURES)}))))")
     seq = (fr.filter(F.col("slot").isNotNull())
            .join(feats.select(*PLAY_KEYS, "release_frame"), PLAY_KEYS)
            .withColumn("t", F.col("frame_id") - start)
@@ -380,11 +401,11 @@ def ghosting_table(fr: DataFrame, feats: DataFrame, cfg: FeaturesConfig) -> Data
     ks = track["k"]
     complete = ((F.size(track) == K + H) & (F.size(F.array_distinct(ks)) == K + H)
                 & (track[0]["k"] == -(K - 1)) & (F.element_at(track, -1)["k"] == H)
-                & F.forall(track, lambda f: f["x"].isNotNull() & ((f["k"] <= 0) | f["y"].isNotNull())))
+                & F.expr("forall(_frames, f -> f.x IS NOT NULL AND (f.k <= 0 OR f.y IS NOT NULL))"))
     g = g.filter(complete).select(
         *PLAY_KEYS, "nfl_id",
         *[at(-j)[c].alias(f"{c}_m{j}" if j else f"{c}_0") for c in observed for j in range(K - 1, -1, -1)],
-        F.flatten(F.transform(F.slice(track, K + 1, H), lambda f: F.array(f["x"], f["y"])))
+        F.expr(f"flatten(transform(slice(_frames, {K + 1}, {H}), f -> array(f.x, f.y)))")
         .cast(T.ArrayType(T.FloatType())).alias("future_xy"),
         "max_speed_before",
         *[at(0)[name].alias(name) for name in at_release],
@@ -429,8 +450,13 @@ def build_features(settings: Settings, season: int, week: int, tracking_root: Pa
 
     ctx = play_context(plays, tracking, cfg).cache()
     fr = frames(tracking, ctx, players, cfg).drop(*_UNUSED_FRAME_COLUMNS).persist()
-    feats = play_features(fr, ctx, cfg).cache()
+    feats = None
     try:
+        # Computed before the tables are planned: a cached plan reports its partitioning (by play) and
+        # order only once it has run, so a table planned earlier shuffles and sorts the frames again
+        fr.count()
+        feats = play_features(fr, ctx, cfg).cache()
+        feats.count()
         out_root = settings.paths.lake / "features"
         result = {}
         for name, table, keys in (("passing", passing_table(fr, feats, cfg), PLAY_KEYS),
@@ -440,4 +466,5 @@ def build_features(settings: Settings, season: int, week: int, tracking_root: Pa
         return result
     finally:
         for df in (ctx, fr, feats):
-            df.unpersist()
+            if df is not None:
+                df.unpersist()
