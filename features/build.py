@@ -265,7 +265,7 @@ def play_features(fr: DataFrame, ctx: DataFrame, cfg: FeaturesConfig) -> DataFra
     depth = F.col("x") - F.col("los_x")
     at_arrival = frame == F.col("arrival_frame")
     # Every feature reads the snap, release or arrival frame, or the QB's rows up to the release: the
-    # aggregate reads those rows only (~1/7 of the frames; its collect_lists make it an interpreted one)
+    # aggregate reads those rows only (its collect_lists make it a sort-based, interpreted one)
     f = f.filter(at_snap | at_rel | at_arrival | (qb & (frame <= F.col("release_frame"))))
     agg = f.groupBy(*PLAY_KEYS).agg(
         F.max(F.when(at_snap & qb, F.col("nfl_id"))).alias("passer_nfl_id"),  # who threw: an id, not a feature
